@@ -1,0 +1,36 @@
+package syncapi
+
+import "context"
+
+// Caller is the authenticated principal of a request (spec A.6): either
+// developer credentials (Developer true, AccountID set) or Cognito Identity
+// credentials bound to one (PoolID, IdentityID).
+type Caller struct {
+	AccessKeyID string
+	Developer   bool
+	AccountID   string
+	PoolID      string
+	IdentityID  string
+}
+
+// Principal is what LastModifiedBy records for this caller: the account id for
+// developer credentials, the identity id otherwise (spec C.12).
+func (c Caller) Principal() string {
+	if c.Developer {
+		return c.AccountID
+	}
+	return c.IdentityID
+}
+
+type callerKey struct{}
+
+// WithCaller returns a context carrying the authenticated caller.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller stored by WithCaller.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}

@@ -1,0 +1,181 @@
+package syncapi
+
+import (
+	"context"
+	"time"
+)
+
+// DatasetKey addresses one dataset.
+type DatasetKey struct {
+	PoolID, IdentityID, Name string
+}
+
+func (k DatasetKey) String() string { return k.PoolID + "/" + k.IdentityID + "/" + k.Name }
+
+// Pool is an identity pool with its Cognito Sync configuration.
+type Pool struct {
+	Identity       IdentityPool      // Cognito Identity attributes; Identity.IdentityPoolID is the key
+	PushSync       *PushSync         // nil: not configured
+	CognitoStreams *CognitoStreams   // nil: not configured
+	Events         map[string]string // event type -> Lambda ARN
+	Created        time.Time
+}
+
+// ID returns the pool id.
+func (p Pool) ID() string { return p.Identity.IdentityPoolID }
+
+// Identity is a Cognito identity of a pool.
+type Identity struct {
+	PoolID, ID string
+	Disabled   bool
+	Created    time.Time
+}
+
+// Credential is a key pair the SigV4 verifier accepts: developer keys from
+// configuration, or temporary identity credentials issued by
+// GetCredentialsForIdentity (SessionToken set, Expires set, bound to one
+// identity).
+type Credential struct {
+	AccessKeyID  string
+	Secret       string
+	SessionToken string
+	Expires      time.Time // zero: never
+	Caller       Caller
+}
+
+// DatasetState is a dataset as ListRecords and UpdateRecords see it.
+type DatasetState struct {
+	Dataset
+	Exists      bool
+	SyncCount   int64 // DatasetSyncCount; never decreases, even across deletion (spec C.2)
+	DeletedAt   int64 // sync count at the latest DeleteDataset; 0: never deleted
+	MergedNames []string
+}
+
+// Change is one write UpdateRecords applies. Value nil removes the key
+// (tombstone). Expect, when set, is the SyncCount the stored record must have
+// (0: key never written) or the whole update fails with *ConflictError.
+type Change struct {
+	Key                string
+	Value              *string
+	Expect             *int64
+	DeviceLastModified time.Time // zero: the commit time
+}
+
+// Limits are the per-identity and per-dataset quotas (spec B.2).
+type Limits struct {
+	MaxDatasets     int   // live datasets per identity; default 20
+	MaxRecords      int64 // live records per dataset; default 1024
+	MaxDatasetBytes int64 // Σ UTF-8 bytes of live keys and values; default 1 MiB
+}
+
+// DefaultLimits are AWS's quotas.
+var DefaultLimits = Limits{MaxDatasets: 20, MaxRecords: 1024, MaxDatasetBytes: 1 << 20}
+
+// UpdateRequest is one atomic UpdateRecords. The store serialises it with
+// every other writer of the dataset, checks every Expect before writing
+// anything, enforces Limits, assigns SyncCount = DatasetSyncCount+1 to every
+// written record and commits durably before returning.
+type UpdateRequest struct {
+	Key     DatasetKey
+	Changes []Change
+	By      string // LastModifiedBy
+	Now     time.Time
+	Limits  Limits
+}
+
+// UpdateResult is the outcome of a committed UpdateRequest.
+type UpdateResult struct {
+	Records []Record // written, in Changes order; tombstones have nil Value
+	Dataset DatasetState
+	Created bool // the dataset did not exist before
+}
+
+// RecordQuery selects records of one dataset for ListRecords: those with
+// After < SyncCount <= UpTo, ordered by (SyncCount, Key), starting strictly
+// after Cursor when it is set.
+type RecordQuery struct {
+	After  int64
+	UpTo   int64 // 0: the dataset's current sync count (a fresh snapshot)
+	Cursor *RecordCursor
+	Limit  int // 0: no limit
+}
+
+// RecordCursor is the position of the last record of a page.
+type RecordCursor struct {
+	SyncCount int64
+	Key       string
+}
+
+// RecordPage is one page of records and the dataset state it was read with.
+type RecordPage struct {
+	Dataset DatasetState
+	Records []Record
+	More    bool
+}
+
+// BulkJob is the bulk publish state of a pool.
+type BulkJob struct {
+	Status         string // NOT_STARTED if never requested
+	Started        time.Time
+	Completed      time.Time
+	FailureMessage string
+	Owner          string // process that runs it
+}
+
+// Store persists everything syncd serves. Every method is safe for
+// concurrent use, also by several processes sharing one database. Methods
+// return ErrNotFound (wrapped) for a missing pool, identity, dataset, device
+// or subscription, as each documents.
+type Store interface {
+	// Pools. CreatePool returns ErrConflict if the id exists.
+	CreatePool(ctx context.Context, p Pool) error
+	GetPool(ctx context.Context, id string) (Pool, error)
+	ListPools(ctx context.Context, after string, limit int) ([]Pool, error)
+	// UpdatePool reads the pool, calls fn and stores what fn left, in one
+	// transaction serialised with other UpdatePool calls on the pool.
+	UpdatePool(ctx context.Context, id string, fn func(*Pool) error) (Pool, error)
+	// DeletePool deletes the pool and everything below it.
+	DeletePool(ctx context.Context, id string) error
+
+	// Identities and issued credentials.
+	CreateIdentity(ctx context.Context, id Identity) error
+	GetIdentity(ctx context.Context, identityID string) (Identity, error)
+	PutCredential(ctx context.Context, c Credential) error
+	LookupCredential(ctx context.Context, accessKeyID string) (Credential, error)
+
+	// Datasets and records.
+	GetDataset(ctx context.Context, k DatasetKey) (DatasetState, error) // missing: Exists false, no error
+	ListDatasets(ctx context.Context, poolID, identityID, after string, limit int) ([]Dataset, error)
+	ListRecords(ctx context.Context, k DatasetKey, q RecordQuery) (RecordPage, error)
+	UpdateRecords(ctx context.Context, r UpdateRequest) (UpdateResult, error)
+	// DeleteDataset removes the dataset's records and marks it deleted,
+	// remembering its sync count; ErrNotFound if it does not exist.
+	DeleteDataset(ctx context.Context, k DatasetKey) (Dataset, error)
+
+	// Usage.
+	IdentityUsage(ctx context.Context, poolID, identityID string) (IdentityUsage, error)
+	PoolUsage(ctx context.Context, poolID string) (IdentityPoolUsage, error)
+	AddSyncSessions(ctx context.Context, poolID string, n int64) error
+
+	// Push devices and dataset subscriptions.
+	// RegisterDevice returns the existing id for a known (identity, platform,
+	// token), else stores newID.
+	RegisterDevice(ctx context.Context, poolID, identityID, platform, token, newID string) (string, error)
+	DeviceExists(ctx context.Context, poolID, identityID, deviceID string) (bool, error)
+	Subscribe(ctx context.Context, k DatasetKey, deviceID string) error
+	Unsubscribe(ctx context.Context, k DatasetKey, deviceID string) error // ErrNotFound if not subscribed
+
+	// Bulk publish state. StartBulk moves the pool's job to IN_PROGRESS owned
+	// by owner if none is in progress (else ErrDuplicateRequest) and no
+	// success completed after notBefore (else ErrAlreadyStreamed).
+	GetBulk(ctx context.Context, poolID string) (BulkJob, error)
+	StartBulk(ctx context.Context, poolID, owner string, now, notBefore time.Time) error
+	FinishBulk(ctx context.Context, poolID string, status, failure string, now time.Time) error
+
+	// Secret returns a random secret shared by every process on this store,
+	// creating it on first use (session-token and page-token HMAC keys).
+	Secret(ctx context.Context, name string) ([]byte, error)
+
+	Close() error
+}
