@@ -1,0 +1,487 @@
+package syncapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ServiceConfig configures a Service.
+type ServiceConfig struct {
+	Store         Store         // required
+	Region        string        // required; new ids are "<region>:<uuid>"
+	Limits        Limits        // zero fields: DefaultLimits
+	SessionTTL    time.Duration // SyncSessionToken lifetime; 0: 1 h
+	CredentialTTL time.Duration // identity credential lifetime; 0: 1 h
+	Owner         string        // this process, for bulk publish jobs; "": a random id
+	Now           func() time.Time
+	Log           *slog.Logger
+}
+
+func (c *ServiceConfig) setDefaults() {
+	d := DefaultLimits
+	if c.Limits.MaxDatasets == 0 {
+		c.Limits.MaxDatasets = d.MaxDatasets
+	}
+	if c.Limits.MaxRecords == 0 {
+		c.Limits.MaxRecords = d.MaxRecords
+	}
+	if c.Limits.MaxDatasetBytes == 0 {
+		c.Limits.MaxDatasetBytes = d.MaxDatasetBytes
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = time.Hour
+	}
+	if c.CredentialTTL == 0 {
+		c.CredentialTTL = time.Hour
+	}
+	if c.Owner == "" {
+		c.Owner = randomHex(8)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports missing required fields.
+func (c ServiceConfig) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("service: Store is required"))
+	}
+	if c.Region == "" {
+		errs = append(errs, errors.New("service: Region is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Service implements the Cognito Sync API (SyncAPI) and the Cognito Identity
+// subset (IdentityAPI) over a Store: validation, authorization by caller
+// class, session and page tokens, and the sync-count rules of spec C. It is
+// safe for concurrent use; it holds no data of its own beyond a buffer of
+// sync-session counts that FlushUsage writes.
+type Service struct {
+	c ServiceConfig
+
+	keyOnce sync.Mutex
+	key     []byte // HMAC key of SyncSessionTokens, shared through the store
+
+	mu       sync.Mutex
+	sessions map[string]int64 // pool -> minted sync sessions not yet flushed
+}
+
+var (
+	_ SyncAPI     = (*Service)(nil)
+	_ IdentityAPI = (*Service)(nil)
+)
+
+// NewService returns a Service.
+func NewService(c ServiceConfig) (*Service, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	return &Service{c: c, sessions: map[string]int64{}}, nil
+}
+
+// Run flushes usage counters every interval until ctx ends, then once more.
+func (s *Service) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return s.FlushUsage(context.WithoutCancel(ctx))
+		case <-t.C:
+			if err := s.FlushUsage(ctx); err != nil {
+				s.c.Log.Warn("flush sync session counts", "err", err)
+			}
+		}
+	}
+}
+
+// FlushUsage writes the buffered sync-session counts to the store.
+func (s *Service) FlushUsage(ctx context.Context) error {
+	s.mu.Lock()
+	pending := s.sessions
+	s.sessions = map[string]int64{}
+	s.mu.Unlock()
+	var errs []error
+	for pool, n := range pending {
+		if err := s.c.Store.AddSyncSessions(ctx, pool, n); err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+			s.mu.Lock()
+			s.sessions[pool] += n
+			s.mu.Unlock()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) hmacKey(ctx context.Context) ([]byte, error) {
+	s.keyOnce.Lock()
+	defer s.keyOnce.Unlock()
+	if s.key == nil {
+		k, err := s.c.Store.Secret(ctx, "sync-session")
+		if err != nil {
+			return nil, fmt.Errorf("load session secret: %w", err)
+		}
+		s.key = k
+	}
+	return s.key, nil
+}
+
+// access is the caller class an operation admits (spec A.6).
+type access int
+
+const (
+	developerOnly access = iota
+	identityOnly
+	either
+)
+
+// authorize checks the caller in ctx against the operation's class and, for
+// identity credentials, against the pool and identity the request addresses.
+func (s *Service) authorize(ctx context.Context, op string, a access, pool, identity string) (Caller, error) {
+	c, ok := CallerFrom(ctx)
+	if !ok {
+		return Caller{}, Errorf(ErrNotAuthorized, "%s requires authentication", op)
+	}
+	switch {
+	case a == developerOnly && !c.Developer:
+		return c, Errorf(ErrNotAuthorized, "%s can only be called with developer credentials", op)
+	case a == identityOnly && c.Developer:
+		return c, Errorf(ErrNotAuthorized, "%s can only be called with Cognito Identity credentials", op)
+	case !c.Developer && (c.PoolID != pool || (identity != "" && c.IdentityID != identity)):
+		return c, Errorf(ErrNotAuthorized, "Access to Identity '%s' is forbidden.", identity)
+	}
+	return c, nil
+}
+
+// pool loads a pool, turning a missing one into ResourceNotFoundException.
+func (s *Service) pool(ctx context.Context, id string) (Pool, error) {
+	p, err := s.c.Store.GetPool(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return p, Errorf(ErrNotFound, "IdentityPool '%s' not found.", id)
+	}
+	return p, err
+}
+
+func (s *Service) now() time.Time { return s.c.Now().UTC() }
+
+// ---- datasets and records ----
+
+// ListRecords implements spec C.4 and C.7.
+func (s *Service) ListRecords(ctx context.Context, in ListRecordsInput) (ListRecordsOutput, error) {
+	if err := validateDatasetPath(in.IdentityPoolID, in.IdentityID, in.DatasetName); err != nil {
+		return ListRecordsOutput{}, err
+	}
+	if err := validateMaxResults(in.MaxResults); err != nil {
+		return ListRecordsOutput{}, err
+	}
+	if _, err := s.authorize(ctx, "ListRecords", either, in.IdentityPoolID, in.IdentityID); err != nil {
+		return ListRecordsOutput{}, err
+	}
+	key, err := s.hmacKey(ctx)
+	if err != nil {
+		return ListRecordsOutput{}, err
+	}
+	k := DatasetKey{in.IdentityPoolID, in.IdentityID, in.DatasetName}
+	limit := 0
+	if in.MaxResults != nil {
+		limit = min(int(*in.MaxResults), 1024)
+	}
+	last := int64(0)
+	if in.LastSyncCount != nil {
+		last = *in.LastSyncCount
+	}
+	if last < 0 {
+		return ListRecordsOutput{}, invalid("lastSyncCount", "must not be negative")
+	}
+
+	var (
+		page RecordPage
+		cur  recordsCursor
+	)
+	if in.NextToken != "" {
+		if !openToken(key, in.NextToken, &cur) {
+			return ListRecordsOutput{}, invalid("nextToken", "invalid pagination token")
+		}
+		page, err = s.c.Store.ListRecords(ctx, k, RecordQuery{
+			After: cur.After, UpTo: cur.Snapshot, Limit: limit,
+			Cursor: &RecordCursor{SyncCount: cur.SyncCount, Key: cur.Key},
+		})
+		if err != nil {
+			return ListRecordsOutput{}, fmt.Errorf("list records %s: %w", k, err)
+		}
+		page.Dataset.SyncCount = cur.Snapshot
+	} else {
+		page, err = s.c.Store.ListRecords(ctx, k, RecordQuery{After: last, Limit: limit})
+		if err != nil {
+			return ListRecordsOutput{}, fmt.Errorf("list records %s: %w", k, err)
+		}
+		st := page.Dataset
+		// A deletion at or after the client's last sync: tell it, and send
+		// every current record (spec C.8).
+		cur.Deleted = last > 0 && st.DeletedAt > 0 && st.DeletedAt >= last
+		cur.Exists = st.Exists
+		if st.Exists && !cur.Deleted && last > st.SyncCount {
+			return ListRecordsOutput{}, invalid("", "No such SyncCount: %d exists for this Dataset", last)
+		}
+		if !st.Exists {
+			page.Records, page.More = nil, false
+		} else if cur.Deleted {
+			page, err = s.c.Store.ListRecords(ctx, k, RecordQuery{After: 0, UpTo: st.SyncCount, Limit: limit})
+			if err != nil {
+				return ListRecordsOutput{}, fmt.Errorf("list records %s: %w", k, err)
+			}
+			page.Dataset.SyncCount = st.SyncCount
+		}
+		cur.Snapshot = page.Dataset.SyncCount
+		if !st.Exists {
+			cur.Snapshot = 0 // an absent dataset reports 0 (spec C.4 step 3)
+		}
+		if cur.Deleted {
+			cur.After = 0
+		} else {
+			cur.After = last
+		}
+	}
+
+	out := ListRecordsOutput{
+		Records:                               page.Records,
+		Count:                                 len(page.Records),
+		DatasetSyncCount:                      cur.Snapshot,
+		DatasetExists:                         cur.Exists,
+		DatasetDeletedAfterRequestedSyncCount: cur.Deleted,
+		MergedDatasetNames:                    page.Dataset.MergedNames,
+	}
+	if out.Records == nil {
+		out.Records = []Record{}
+	}
+	if cur.Exists {
+		out.LastModifiedBy = page.Dataset.LastModifiedBy
+	}
+	if page.More && len(page.Records) > 0 {
+		lastRec := page.Records[len(page.Records)-1]
+		next := cur
+		next.SyncCount, next.Key = lastRec.SyncCount, lastRec.Key
+		out.NextToken = signToken(key, next)
+	}
+	out.SyncSessionToken = s.sessionToken(key, k, in.SyncSessionToken)
+	return out, nil
+}
+
+// sessionToken returns the client's token if it is still valid for k, else
+// mints one and counts a sync session (spec C.3).
+func (s *Service) sessionToken(key []byte, k DatasetKey, presented string) string {
+	now := s.now()
+	if presented != "" {
+		var c sessionClaims
+		if openToken(key, presented, &c) && c.Pool == k.PoolID && c.Identity == k.IdentityID &&
+			c.Dataset == k.Name && !expired(c.Expires, now) {
+			return presented
+		}
+	}
+	s.mu.Lock()
+	s.sessions[k.PoolID]++
+	s.mu.Unlock()
+	return signToken(key, sessionClaims{
+		Pool: k.PoolID, Identity: k.IdentityID, Dataset: k.Name,
+		Session: randomHex(8), Expires: now.Add(s.c.SessionTTL).Unix(),
+	})
+}
+
+func (s *Service) checkSessionToken(ctx context.Context, k DatasetKey, tok string) error {
+	if tok == "" {
+		return invalid("SyncSessionToken", "is required")
+	}
+	key, err := s.hmacKey(ctx)
+	if err != nil {
+		return err
+	}
+	var c sessionClaims
+	if !openToken(key, tok, &c) || c.Pool != k.PoolID || c.Identity != k.IdentityID ||
+		c.Dataset != k.Name || expired(c.Expires, s.now()) {
+		return invalid("", "SyncSessionToken not valid for these inputs")
+	}
+	return nil
+}
+
+// UpdateRecords implements spec C.5.
+func (s *Service) UpdateRecords(ctx context.Context, in UpdateRecordsInput) (UpdateRecordsOutput, error) {
+	if err := validateDatasetPath(in.IdentityPoolID, in.IdentityID, in.DatasetName); err != nil {
+		return UpdateRecordsOutput{}, err
+	}
+	if in.DeviceID != "" {
+		if err := checkLen("DeviceId", in.DeviceID, 1, 256); err != nil {
+			return UpdateRecordsOutput{}, err
+		}
+	}
+	if err := validatePatches(in.RecordPatches); err != nil {
+		return UpdateRecordsOutput{}, err
+	}
+	caller, err := s.authorize(ctx, "UpdateRecords", either, in.IdentityPoolID, in.IdentityID)
+	if err != nil {
+		return UpdateRecordsOutput{}, err
+	}
+	k := DatasetKey{in.IdentityPoolID, in.IdentityID, in.DatasetName}
+	if err := s.checkSessionToken(ctx, k, in.SyncSessionToken); err != nil {
+		return UpdateRecordsOutput{}, err
+	}
+	if len(in.RecordPatches) == 0 {
+		return UpdateRecordsOutput{Records: []Record{}}, nil // spec C.5 step 3
+	}
+	if caller.Developer {
+		// Identity credentials exist only for existing pools; a developer
+		// may name any pool, so check it exists.
+		if _, err := s.pool(ctx, k.PoolID); err != nil {
+			return UpdateRecordsOutput{}, err
+		}
+	}
+	changes := make([]Change, len(in.RecordPatches))
+	for i, p := range in.RecordPatches {
+		expect := p.SyncCount
+		changes[i] = Change{Key: p.Key, Expect: &expect}
+		if p.Op == OpReplace {
+			changes[i].Value = p.Value
+		}
+		if p.DeviceLastModifiedDate != nil {
+			changes[i].DeviceLastModified = p.DeviceLastModifiedDate.Time
+		}
+	}
+	res, err := s.c.Store.UpdateRecords(ctx, UpdateRequest{
+		Key: k, Changes: changes, By: caller.Principal(), Now: s.now(), Limits: s.c.Limits,
+	})
+	if err != nil {
+		return UpdateRecordsOutput{}, fmt.Errorf("update records %s: %w", k, err)
+	}
+	return UpdateRecordsOutput{Records: res.Records}, nil
+}
+
+func datasetNotFound(name string) error {
+	return Errorf(ErrNotFound, "Dataset '%s' not found.", name)
+}
+
+// DeleteDataset implements spec C.8.
+func (s *Service) DeleteDataset(ctx context.Context, in DatasetInput) (DatasetOutput, error) {
+	if err := validateDatasetPath(in.IdentityPoolID, in.IdentityID, in.DatasetName); err != nil {
+		return DatasetOutput{}, err
+	}
+	if _, err := s.authorize(ctx, "DeleteDataset", either, in.IdentityPoolID, in.IdentityID); err != nil {
+		return DatasetOutput{}, err
+	}
+	k := DatasetKey{in.IdentityPoolID, in.IdentityID, in.DatasetName}
+	d, err := s.c.Store.DeleteDataset(ctx, k)
+	if errors.Is(err, ErrNotFound) {
+		return DatasetOutput{}, datasetNotFound(k.Name)
+	}
+	if err != nil {
+		return DatasetOutput{}, fmt.Errorf("delete dataset %s: %w", k, err)
+	}
+	return DatasetOutput{Dataset: d}, nil
+}
+
+// DescribeDataset returns a dataset's metadata, or ResourceNotFoundException.
+func (s *Service) DescribeDataset(ctx context.Context, in DatasetInput) (DatasetOutput, error) {
+	if err := validateDatasetPath(in.IdentityPoolID, in.IdentityID, in.DatasetName); err != nil {
+		return DatasetOutput{}, err
+	}
+	if _, err := s.authorize(ctx, "DescribeDataset", either, in.IdentityPoolID, in.IdentityID); err != nil {
+		return DatasetOutput{}, err
+	}
+	k := DatasetKey{in.IdentityPoolID, in.IdentityID, in.DatasetName}
+	st, err := s.c.Store.GetDataset(ctx, k)
+	if err != nil {
+		return DatasetOutput{}, fmt.Errorf("describe dataset %s: %w", k, err)
+	}
+	if !st.Exists {
+		return DatasetOutput{}, datasetNotFound(k.Name)
+	}
+	return DatasetOutput{Dataset: st.Dataset}, nil
+}
+
+// ListDatasets lists the identity's live datasets (spec C.9); no maxResults
+// means all of them.
+func (s *Service) ListDatasets(ctx context.Context, in ListDatasetsInput) (ListDatasetsOutput, error) {
+	if err := validateIdentityPath(in.IdentityPoolID, in.IdentityID); err != nil {
+		return ListDatasetsOutput{}, err
+	}
+	if err := validateMaxResults(in.MaxResults); err != nil {
+		return ListDatasetsOutput{}, err
+	}
+	if _, err := s.authorize(ctx, "ListDatasets", either, in.IdentityPoolID, in.IdentityID); err != nil {
+		return ListDatasetsOutput{}, err
+	}
+	after, err := parseNameToken("nextToken", in.NextToken)
+	if err != nil {
+		return ListDatasetsOutput{}, err
+	}
+	limit := 0
+	if in.MaxResults != nil {
+		limit = int(*in.MaxResults)
+	}
+	ds, err := s.c.Store.ListDatasets(ctx, in.IdentityPoolID, in.IdentityID, after, limitPlusOne(limit))
+	if err != nil {
+		return ListDatasetsOutput{}, fmt.Errorf("list datasets %s/%s: %w", in.IdentityPoolID, in.IdentityID, err)
+	}
+	out := ListDatasetsOutput{Datasets: ds}
+	if limit > 0 && len(ds) > limit {
+		out.Datasets = ds[:limit]
+		out.NextToken = nameToken(ds[limit-1].DatasetName)
+	}
+	if out.Datasets == nil {
+		out.Datasets = []Dataset{}
+	}
+	out.Count = len(out.Datasets)
+	return out, nil
+}
+
+func limitPlusOne(limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	return limit + 1
+}
+
+// DescribeIdentityUsage reports an identity's usage (spec C.9, C.11).
+func (s *Service) DescribeIdentityUsage(ctx context.Context, in IdentityInput) (DescribeIdentityUsageOutput, error) {
+	if err := validateIdentityPath(in.IdentityPoolID, in.IdentityID); err != nil {
+		return DescribeIdentityUsageOutput{}, err
+	}
+	if _, err := s.authorize(ctx, "DescribeIdentityUsage", either, in.IdentityPoolID, in.IdentityID); err != nil {
+		return DescribeIdentityUsageOutput{}, err
+	}
+	u, err := s.c.Store.IdentityUsage(ctx, in.IdentityPoolID, in.IdentityID)
+	if err != nil {
+		return DescribeIdentityUsageOutput{}, fmt.Errorf("identity usage %s: %w", in.IdentityID, err)
+	}
+	if u.DatasetCount == 0 {
+		// No data: it is only an identity if Cognito Identity knows it.
+		id, err := s.c.Store.GetIdentity(ctx, in.IdentityID)
+		if errors.Is(err, ErrNotFound) || (err == nil && id.PoolID != in.IdentityPoolID) {
+			return DescribeIdentityUsageOutput{}, Errorf(ErrNotFound, "Identity '%s' not found.", in.IdentityID)
+		} else if err != nil {
+			return DescribeIdentityUsageOutput{}, err
+		}
+	}
+	u.IdentityID, u.IdentityPoolID = in.IdentityID, in.IdentityPoolID
+	return DescribeIdentityUsageOutput{IdentityUsage: u}, nil
+}
+
+// arnPlatform extracts the platform segment of an SNS application ARN.
+func arnPlatform(arn string) string {
+	_, rest, ok := strings.Cut(arn, ":app/")
+	if !ok {
+		return ""
+	}
+	p, _, _ := strings.Cut(rest, "/")
+	return p
+}
