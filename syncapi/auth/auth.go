@@ -1,0 +1,119 @@
+// Package auth authenticates syncd's callers: it joins the SigV4 verifier
+// (which knows nothing about Cognito) with the two credential classes of
+// spec A.6, developer keys from configuration and identity credentials
+// issued by GetCredentialsForIdentity and kept in the store.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cognitosync/cognitosync/syncapi"
+	"github.com/cognitosync/cognitosync/syncapi/httpapi"
+	"github.com/cognitosync/cognitosync/syncapi/sigv4"
+)
+
+// Config configures an Authenticator.
+type Config struct {
+	Developers map[string]string        // access key id -> secret; developer credentials
+	AccountID  string                   // LastModifiedBy of developer writes; "": 000000000000
+	Issued     syncapi.CredentialLookup // identity credentials; required
+	Regions    []string                 // accepted signing regions; required
+	MaxSkew    time.Duration            // 0: the verifier's default (15 min)
+	CacheTTL   time.Duration            // how long an issued credential is cached; 0: 1 min
+	Now        func() time.Time
+}
+
+// Authenticator implements httpapi.Authenticator.
+type Authenticator struct {
+	c Config
+	v *sigv4.Verifier
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	key sigv4.Key
+	at  time.Time
+}
+
+var _ httpapi.Authenticator = (*Authenticator)(nil)
+
+// maxCache bounds the identity-credential cache; it is cleared when full.
+const maxCache = 100_000
+
+// New returns an Authenticator.
+func New(c Config) (*Authenticator, error) {
+	if c.Issued == nil {
+		return nil, errors.New("auth: Issued is required")
+	}
+	if c.AccountID == "" {
+		c.AccountID = "000000000000"
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	a := &Authenticator{c: c, cache: map[string]cached{}}
+	v, err := sigv4.NewVerifier(sigv4.Config{Credentials: a, Regions: c.Regions, MaxSkew: c.MaxSkew, Now: c.Now})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	a.v = v
+	return a, nil
+}
+
+// Lookup resolves developer keys first, then issued identity credentials
+// (cached for CacheTTL: they never change once issued).
+func (a *Authenticator) Lookup(ctx context.Context, id string) (sigv4.Key, error) {
+	if secret, ok := a.c.Developers[id]; ok {
+		return sigv4.Key{Secret: secret, Principal: syncapi.Caller{AccessKeyID: id, Developer: true, AccountID: a.c.AccountID}}, nil
+	}
+	now := a.c.Now()
+	a.mu.Lock()
+	e, ok := a.cache[id]
+	a.mu.Unlock()
+	if ok && now.Sub(e.at) < a.c.CacheTTL {
+		return e.key, nil
+	}
+	cred, err := a.c.Issued.LookupCredential(ctx, id)
+	if errors.Is(err, syncapi.ErrNotFound) {
+		return sigv4.Key{}, sigv4.ErrUnknownKey
+	}
+	if err != nil {
+		return sigv4.Key{}, fmt.Errorf("look up credential: %w", err)
+	}
+	k := sigv4.Key{Secret: cred.Secret, SessionToken: cred.SessionToken, Expires: cred.Expires, Principal: cred.Caller}
+	a.mu.Lock()
+	if len(a.cache) >= maxCache {
+		clear(a.cache)
+	}
+	a.cache[id] = cached{key: k, at: now}
+	a.mu.Unlock()
+	return k, nil
+}
+
+// Authenticate verifies r's signature for service and returns its caller.
+// Authentication failures are *syncapi.AuthError with the AWS common code.
+func (a *Authenticator) Authenticate(r *http.Request, body []byte, service string) (syncapi.Caller, error) {
+	p, err := a.v.Verify(r, body, service)
+	if err != nil {
+		var ve *sigv4.Error
+		if errors.As(err, &ve) {
+			return syncapi.Caller{}, &syncapi.AuthError{Code: ve.Code, Message: ve.Message}
+		}
+		return syncapi.Caller{}, err
+	}
+	c, ok := p.(syncapi.Caller)
+	if !ok {
+		return syncapi.Caller{}, fmt.Errorf("auth: unexpected principal %T", p)
+	}
+	return c, nil
+}
