@@ -111,3 +111,14 @@ func ErrorKind(code string) error {
 
 // IsAuthCode reports whether code is an AWS common authentication code.
 func IsAuthCode(code string) bool { _, ok := authStatus[code]; return ok }
+
+// Codes the wire layer answers by itself.
+const (
+	// CodeUnknownOperation is answered for a request that names no operation:
+	// an unknown path (404), a known path with another method (405), or an
+	// unknown X-Amz-Target (400). It is the code ErrUnknownOperation maps to,
+	// so the client's errors.Is works for all three.
+	CodeUnknownOperation = "UnknownOperationException"
+	// CodeRequestTooLarge is answered (413) for a body over Config.MaxBodyBytes.
+	CodeRequestTooLarge = "RequestEntityTooLargeException"
+)
