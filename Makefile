@@ -1,0 +1,16 @@
+.PHONY: test run build bench fuzz
+
+# Starts PostgreSQL (installing it if missing) and runs every test.
+test:
+	deploy/local/test.sh
+
+# Runs syncd on the embedded default: SQLite in ./data, on 127.0.0.1:8080.
+run:
+	go run ./cmd/syncd --pool us-east-1:0c1ba052-e098-41fa-a76e-eaa2c125f861
+
+build:
+	CGO_ENABLED=0 go build -o bin/ ./cmd/...
+
+# Benchmarks with their same-run baselines (see README).
+bench:
+	eval "$$(deploy/local/services.sh)" && go test -run '^$$' -bench . -benchtime 3s ./...

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is syncd's configuration, from flags with environment fallbacks.
+// It is the only place that reads flags and environment variables.
+type Config struct {
+	Listen          string
+	MetricsListen   string
+	DataDir         string
+	StoreURL        string
+	DeveloperKeys   map[string]string
+	AccountID       string
+	Region          string
+	Pools           []string
+	SessionTTL      time.Duration
+	CredentialTTL   time.Duration
+	MaxDatasets     int
+	MaxRecords      int64
+	MaxDatasetBytes int64
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+}
+
+// keyList collects repeatable --developer-key ID:SECRET values.
+type keyList map[string]string
+
+func (k keyList) String() string { return fmt.Sprintf("%d keys", len(k)) }
+func (k keyList) Set(v string) error {
+	for _, kv := range strings.Split(v, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		id, secret, ok := strings.Cut(kv, ":")
+		if !ok || id == "" || secret == "" {
+			return fmt.Errorf("developer key %q: want ACCESS_KEY_ID:SECRET", kv)
+		}
+		k[id] = secret
+	}
+	return nil
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+const usageHead = `syncd: a self-hosted Amazon Cognito Sync server.
+
+Any official AWS SDK pointed at syncd's endpoint works unchanged: the 17
+Cognito Sync operations (rest-json, SigV4) and the Cognito Identity calls that
+SDK credential providers make (GetId, GetCredentialsForIdentity) are served on
+one listener. Data lives in SQLite under --data, or in PostgreSQL with --store.
+
+Usage: syncd [flags]
+
+Every flag can also be set by the environment variable shown in brackets; a
+flag on the command line wins.
+
+`
+
+// parseConfig reads flags from args and the environment through getenv.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := Config{DeveloperKeys: map[string]string{}}
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var envErrs []error
+	envDur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a duration such as 30s or 1h", name, v))
+			return def
+		}
+		return d
+	}
+	envInt := func(name string, def int64) int64 {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a whole number", name, v))
+			return def
+		}
+		return n
+	}
+	var pools listFlag
+	fs.StringVar(&c.Listen, "listen", env("SYNCD_LISTEN", "127.0.0.1:8080"),
+		"address to serve the Cognito Sync and Cognito Identity APIs, /metrics and /healthz on [SYNCD_LISTEN]")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", env("SYNCD_METRICS_LISTEN", ""),
+		"also serve /metrics and /healthz on this address, e.g. :9090 (default: only on --listen) [SYNCD_METRICS_LISTEN]")
+	fs.StringVar(&c.DataDir, "data", env("SYNCD_DATA", "./data"),
+		"directory for the SQLite database (created if missing); ignored with --store [SYNCD_DATA]")
+	fs.StringVar(&c.StoreURL, "store", env("SYNCD_STORE", ""),
+		"a postgres:// URL to keep data in PostgreSQL instead of SQLite; several syncd may share it [SYNCD_STORE]")
+	keys := keyList(c.DeveloperKeys)
+	if v := getenv("SYNCD_DEVELOPER_KEYS"); v != "" {
+		if err := keys.Set(v); err != nil {
+			return c, fmt.Errorf("SYNCD_DEVELOPER_KEYS: %w", err)
+		}
+	}
+	fs.Var(keys, "developer-key",
+		"developer credentials ACCESS_KEY_ID:SECRET, repeatable; developer-only operations need them\n(default: a random key printed at start-up) [SYNCD_DEVELOPER_KEYS, comma-separated]")
+	fs.StringVar(&c.AccountID, "account-id", env("SYNCD_ACCOUNT_ID", "000000000000"),
+		"AWS account id reported as LastModifiedBy for developer writes [SYNCD_ACCOUNT_ID]")
+	fs.StringVar(&c.Region, "region", env("SYNCD_REGION", env("AWS_REGION", "us-east-1")),
+		"region clients sign for, and the prefix of new pool and identity ids [SYNCD_REGION, AWS_REGION]")
+	if v := getenv("SYNCD_POOLS"); v != "" {
+		_ = pools.Set(v)
+	}
+	fs.Var(&pools, "pool",
+		"create this identity pool at start-up if it does not exist (unauthenticated identities allowed), repeatable;\ne.g. us-east-1:0c1ba052-e098-41fa-a76e-eaa2c125f861 keeps the id your apps embed [SYNCD_POOLS]")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", envDur("SYNCD_SESSION_TTL", time.Hour),
+		"lifetime of a SyncSessionToken [SYNCD_SESSION_TTL]")
+	fs.DurationVar(&c.CredentialTTL, "credential-ttl", envDur("SYNCD_CREDENTIAL_TTL", time.Hour),
+		"lifetime of credentials from GetCredentialsForIdentity [SYNCD_CREDENTIAL_TTL]")
+	fs.IntVar(&c.MaxDatasets, "max-datasets", int(envInt("SYNCD_MAX_DATASETS", 20)),
+		"datasets per identity (AWS: 20) [SYNCD_MAX_DATASETS]")
+	fs.Int64Var(&c.MaxRecords, "max-records", envInt("SYNCD_MAX_RECORDS", 1024),
+		"records per dataset (AWS: 1024) [SYNCD_MAX_RECORDS]")
+	fs.Int64Var(&c.MaxDatasetBytes, "max-dataset-bytes", envInt("SYNCD_MAX_DATASET_BYTES", 1<<20),
+		"bytes of keys and values per dataset (AWS: 1 MB) [SYNCD_MAX_DATASET_BYTES]")
+	fs.StringVar(&c.LogLevel, "log-level", env("SYNCD_LOG_LEVEL", "info"), "debug, info, warn or error [SYNCD_LOG_LEVEL]")
+	fs.StringVar(&c.LogFormat, "log-format", env("SYNCD_LOG_FORMAT", "text"), "text or json [SYNCD_LOG_FORMAT]")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDur("SYNCD_SHUTDOWN_TIMEOUT", 15*time.Second),
+		"how long to let in-flight requests finish on SIGTERM/SIGINT [SYNCD_SHUTDOWN_TIMEOUT]")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHead)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q; see syncd --help", fs.Args())
+	}
+	c.Pools = pools
+	if err := errors.Join(envErrs...); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// Validate reports every invalid setting at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("--listen is required"))
+	}
+	if c.StoreURL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("set --data DIR (SQLite) or --store postgres://…"))
+	}
+	if c.StoreURL != "" && !strings.HasPrefix(c.StoreURL, "postgres://") && !strings.HasPrefix(c.StoreURL, "postgresql://") {
+		errs = append(errs, fmt.Errorf("--store must be a postgres:// URL, got %q (for SQLite use --data)", c.StoreURL))
+	}
+	if c.Region == "" {
+		errs = append(errs, errors.New("--region is required"))
+	}
+	if c.MaxDatasets < 1 || c.MaxRecords < 1 || c.MaxDatasetBytes < 1 {
+		errs = append(errs, errors.New("--max-datasets, --max-records and --max-dataset-bytes must be positive"))
+	}
+	if c.SessionTTL <= 0 || c.CredentialTTL <= 0 {
+		errs = append(errs, errors.New("--session-ttl and --credential-ttl must be positive"))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,241 @@
+// Package synctest starts a complete syncd stack (store, service, SigV4
+// authenticator, wire handler) on a real HTTP listener for tests, and builds
+// official AWS SDK clients pointed at it.
+package synctest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentity"
+	awsv1 "github.com/aws/aws-sdk-go/aws"
+	credv1 "github.com/aws/aws-sdk-go/aws/credentials"
+	"github.com/aws/aws-sdk-go/aws/session"
+	"github.com/aws/aws-sdk-go/service/cognitosync"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cognitosync/cognitosync/syncapi"
+	"github.com/cognitosync/cognitosync/syncapi/auth"
+	"github.com/cognitosync/cognitosync/syncapi/httpapi"
+	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
+)
+
+// Region is the region every test signs for.
+const Region = "us-east-1"
+
+// Options configure Start.
+type Options struct {
+	Store  syncapi.Store // nil: SQLite under t.TempDir()
+	Limits syncapi.Limits
+	Now    func() time.Time
+	// CredentialTTL is the lifetime of identity credentials; 0: 1 h.
+	CredentialTTL time.Duration
+	Registry      *prometheus.Registry
+}
+
+// Server is a running syncd stack.
+type Server struct {
+	URL       string
+	DevKeyID  string
+	DevSecret string
+	Store     syncapi.Store
+	Service   *syncapi.Service
+	HTTP      *httptest.Server
+	AccountID string
+}
+
+// Start runs a syncd stack until the test ends.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	if o.Store == nil {
+		o.Store = SQLite(t)
+	}
+	s := &Server{DevKeyID: "AKIDDEVELOPER" + randHex(4), DevSecret: randHex(20), Store: o.Store, AccountID: "123456789012"}
+	svc, err := syncapi.NewService(syncapi.ServiceConfig{Store: o.Store, Region: Region, Limits: o.Limits, Now: o.Now, CredentialTTL: o.CredentialTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Service = svc
+	a, err := auth.New(auth.Config{
+		Developers: map[string]string{s.DevKeyID: s.DevSecret}, AccountID: s.AccountID,
+		Issued: o.Store, Regions: []string{Region}, Now: o.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := httpapi.Config{Sync: svc, Identity: svc, Auth: a}
+	if o.Registry != nil {
+		cfg.Registerer = o.Registry
+	}
+	h, err := httpapi.NewHandler(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HTTP = httptest.NewServer(h)
+	t.Cleanup(s.HTTP.Close)
+	s.URL = s.HTTP.URL
+	return s
+}
+
+// SQLite opens a SQLite store in a temporary directory.
+func SQLite(t testing.TB) syncapi.Store {
+	t.Helper()
+	return Open(t, filepath.Join(t.TempDir(), "syncd.db"))
+}
+
+// PostgresURL returns SYNC_TEST_POSTGRES_URL with a fresh schema as its
+// search_path, dropped when the test ends. Without the variable the test is
+// skipped, or fails under CI=true.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("SYNC_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SYNC_TEST_POSTGRES_URL is not set (CI must provide PostgreSQL)")
+		}
+		t.Skip("SYNC_TEST_POSTGRES_URL is not set")
+	}
+	schema := "t_" + randHex(6)
+	execPG(t, base, "CREATE SCHEMA "+schema)
+	t.Cleanup(func() { execPG(t, base, "DROP SCHEMA "+schema+" CASCADE") })
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Postgres opens a PostgreSQL store on a fresh schema.
+func Postgres(t testing.TB) syncapi.Store {
+	t.Helper()
+	return Open(t, PostgresURL(t))
+}
+
+// Stores returns a constructor per backend, for tests run on both.
+func Stores() map[string]func(testing.TB) syncapi.Store {
+	return map[string]func(testing.TB) syncapi.Store{"sqlite": SQLite, "postgres": Postgres}
+}
+
+// DevSyncV1 returns aws-sdk-go v1's Cognito Sync client with developer credentials.
+func (s *Server) DevSyncV1(t testing.TB) *cognitosync.CognitoSync {
+	return SyncV1(t, s.URL, credv1.NewStaticCredentials(s.DevKeyID, s.DevSecret, ""))
+}
+
+// SyncV1 returns aws-sdk-go v1's Cognito Sync client (the official wire
+// model) pointed at endpoint.
+func SyncV1(t testing.TB, endpoint string, creds *credv1.Credentials) *cognitosync.CognitoSync {
+	t.Helper()
+	sess, err := session.NewSession(&awsv1.Config{
+		Endpoint: awsv1.String(endpoint), Region: awsv1.String(Region), Credentials: creds,
+		DisableSSL: awsv1.Bool(true), MaxRetries: awsv1.Int(0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cognitosync.New(sess)
+}
+
+// IdentityV2 returns aws-sdk-go-v2's Cognito Identity client with developer
+// credentials (GetId and GetCredentialsForIdentity are sent unsigned anyway).
+func (s *Server) IdentityV2() *cognitoidentity.Client {
+	return IdentityClient(s.URL, aws.NewCredentialsCache(StaticV2(s.DevKeyID, s.DevSecret, "")))
+}
+
+// IdentityClient returns aws-sdk-go-v2's Cognito Identity client for endpoint.
+func IdentityClient(endpoint string, creds aws.CredentialsProvider) *cognitoidentity.Client {
+	return cognitoidentity.New(cognitoidentity.Options{
+		Region: Region, BaseEndpoint: aws.String(endpoint), Credentials: creds,
+		RetryMaxAttempts: 1,
+	})
+}
+
+// StaticV2 is a static aws-sdk-go-v2 credentials provider.
+func StaticV2(id, secret, token string) aws.CredentialsProvider {
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: token, Source: "synctest"}, nil
+	})
+}
+
+// CreatePool creates an identity pool with the given id (unauthenticated
+// identities allowed) through the official Cognito Identity client.
+func (s *Server) CreatePool(t testing.TB, id string) {
+	t.Helper()
+	_, err := s.IdentityV2().CreateIdentityPool(context.Background(), &cognitoidentity.CreateIdentityPoolInput{
+		IdentityPoolName: aws.String("test pool"), AllowUnauthenticatedIdentities: true,
+		IdentityPoolTags: map[string]string{syncapi.PoolIDTag: id},
+	})
+	if err != nil {
+		t.Fatalf("create pool %s: %v", id, err)
+	}
+}
+
+// Identity is an identity with its temporary credentials.
+type Identity struct {
+	PoolID, ID string
+	Creds      aws.Credentials
+}
+
+// V1 returns the identity's credentials for aws-sdk-go v1.
+func (i Identity) V1() *credv1.Credentials {
+	return credv1.NewStaticCredentials(i.Creds.AccessKeyID, i.Creds.SecretAccessKey, i.Creds.SessionToken)
+}
+
+// NewIdentity gets a new identity and its credentials the way SDK credential
+// providers do: GetId, then GetCredentialsForIdentity, with aws-sdk-go-v2.
+func (s *Server) NewIdentity(t testing.TB, pool string) Identity {
+	t.Helper()
+	ctx := context.Background()
+	ci := IdentityClient(s.URL, aws.AnonymousCredentials{})
+	id, err := ci.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(pool)})
+	if err != nil {
+		t.Fatalf("GetId: %v", err)
+	}
+	out, err := ci.GetCredentialsForIdentity(ctx, &cognitoidentity.GetCredentialsForIdentityInput{IdentityId: id.IdentityId})
+	if err != nil {
+		t.Fatalf("GetCredentialsForIdentity: %v", err)
+	}
+	c := out.Credentials
+	return Identity{PoolID: pool, ID: *out.IdentityId, Creds: aws.Credentials{
+		AccessKeyID: *c.AccessKeyId, SecretAccessKey: *c.SecretKey, SessionToken: *c.SessionToken,
+		CanExpire: true, Expires: *c.Expiration,
+	}}
+}
+
+// PoolID returns a fresh identity pool id in the AWS format.
+func PoolID() string { return Region + ":" + syncapi.NewUUID() }
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func execPG(t testing.TB, url, stmt string) {
+	t.Helper()
+	if err := sqlExec(url, stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+}
+
+// Open opens a store on url (a SQLite path or a postgres:// URL), closed
+// when the test ends.
+func Open(t testing.TB, url string) syncapi.Store {
+	t.Helper()
+	st, err := sqlstore.Open(context.Background(), sqlstore.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
