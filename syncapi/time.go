@@ -2,7 +2,6 @@ package syncapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
@@ -22,11 +21,12 @@ func TimeFromMillis(ms int64) Time { return Time{time.UnixMilli(ms).UTC()} }
 // MarshalJSON writes epoch seconds as a plain decimal, e.g. 1424801824.343.
 func (t Time) MarshalJSON() ([]byte, error) {
 	ms := t.UnixMilli()
-	sec, frac := ms/1000, ms%1000
-	if frac < 0 {
-		sec, frac = sec-1, frac+1000
+	var b []byte
+	if ms < 0 {
+		b, ms = append(b, '-'), -ms
 	}
-	b := strconv.AppendInt(nil, sec, 10)
+	sec, frac := ms/1000, ms%1000
+	b = strconv.AppendInt(b, sec, 10)
 	if frac != 0 {
 		f := strconv.FormatInt(1000+frac, 10)[1:] // zero-padded 3 digits
 		f = string(bytes.TrimRight([]byte(f), "0"))
@@ -47,14 +47,28 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		return &SerializationError{Reason: "class java.lang.String can not be converted to milliseconds since epoch"}
 	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
+	// A JSON number is all strconv.ParseFloat needs; anything else (objects,
+	// arrays, booleans) fails there.
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || !isJSONNumber(b) {
 		return &SerializationError{Reason: "timestamp must be a number of epoch seconds"}
 	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e14 {
-		return &SerializationError{Reason: "timestamp out of range: " + string(n)}
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e14 {
+		return &SerializationError{Reason: "timestamp out of range: " + string(b)}
 	}
 	*t = TimeFromMillis(int64(math.Round(f * 1000)))
 	return nil
+}
+
+// isJSONNumber reports whether b is a JSON number literal (ParseFloat also
+// accepts forms JSON does not, such as "Inf", "0x1p3" or "1_000").
+func isJSONNumber(b []byte) bool {
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+		default:
+			return false
+		}
+	}
+	return len(b) > 0
 }
