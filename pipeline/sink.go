@@ -1,0 +1,60 @@
+// Package pipeline is the stream side of the project: what flows from the
+// Cognito stream to the user's systems. This file holds the Sink port every
+// sink in sinks/ implements.
+package pipeline
+
+import (
+	"context"
+	"time"
+)
+
+// Op is a record change operation.
+type Op string
+
+// Record change operations, as the Cognito stream names them (spec D.2).
+const (
+	OpReplace Op = "replace"
+	OpRemove  Op = "remove"
+)
+
+// Change is one record change taken from a Cognito stream record: one element
+// of kinesisSyncRecords with the dataset it belongs to. A remove has a nil
+// Value. Changes are idempotent on Key(): a sink that sees the same change
+// twice (a replay after a crash, a reshard, or a bulk publish overlapping live
+// updates) must end in the same state as if it had seen it once, and must
+// never move a record back to an older SyncCount.
+type Change struct {
+	IdentityPoolID     string
+	IdentityID         string
+	DatasetName        string
+	Key                string
+	Value              *string
+	Op                 Op
+	SyncCount          int64     // the record's SyncCount after the change
+	LastModified       time.Time // server time of the change
+	DeviceLastModified time.Time
+	DatasetSyncCount   int64 // the dataset's sync count after the change
+}
+
+// ChangeKey identifies a change for idempotency: (identityPoolId, identityId,
+// datasetName, key, syncCount) (ARCHITECTURE.md guarantee 4).
+type ChangeKey struct {
+	IdentityPoolID, IdentityID, DatasetName, Key string
+	SyncCount                                    int64
+}
+
+// ID returns the change's idempotency key.
+func (c Change) ID() ChangeKey {
+	return ChangeKey{c.IdentityPoolID, c.IdentityID, c.DatasetName, c.Key, c.SyncCount}
+}
+
+// Sink writes changes to a destination. Write returns nil only when every
+// change of the batch is durably accepted; the pipeline checkpoints only
+// after that, so on error the whole batch is delivered again (at least once).
+// Implementations must be idempotent on ChangeKey and safe for concurrent use
+// by one router; Close flushes and releases resources.
+type Sink interface {
+	Name() string
+	Write(ctx context.Context, batch []Change) error
+	Close() error
+}
