@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,7 +49,7 @@ import (
 // signed content-length:0 or left x-amz-date unsigned, or a future SDK
 // matches IgnoredHeaders case-insensitively), fallbackSignature computes the
 // canonical request by hand for that request only.
-func expectedSignature(r *http.Request, a *authorization, secret, payloadHash string, t time.Time) string {
+func expectedSignature(signers *signerCache, r *http.Request, a *authorization, secret, payloadHash string, t time.Time) string {
 	path, query := wirePathQuery(r)
 	host := requestHost(r)
 
@@ -83,10 +84,7 @@ func expectedSignature(r *http.Request, a *authorization, secret, payloadHash st
 	}
 	if reproducible && !testHooks.force.Load() {
 		creds := aws.Credentials{AccessKeyID: a.accessKeyID, SecretAccessKey: secret}
-		// A Signer per request: its derived-key cache is keyed by access key id
-		// and day, not by secret, so a shared one would keep accepting an old
-		// secret after a rotation under the same key id.
-		err := v4.NewSigner().SignHTTP(context.Background(), creds, req, payloadHash, a.service, a.region, t)
+		err := signers.get(a.accessKeyID, secret).SignHTTP(context.Background(), creds, req, payloadHash, a.service, a.region, t)
 		if err == nil {
 			signed, sig := splitAuthorization(req.Header.Get("Authorization"))
 			if signed == a.signedHeaders {
@@ -98,6 +96,58 @@ func expectedSignature(r *http.Request, a *authorization, secret, payloadHash st
 		(*f)()
 	}
 	return fallbackSignature(r, a, secret, payloadHash, t, path, query, host)
+}
+
+// signerCache holds one v4.Signer per (access key id, secret), so that the
+// signer's derived-key cache saves the four HMACs of the signing key and the
+// signer's allocation on every request but the first of a key, region and day.
+//
+// The key includes a hash of the secret because the signer's own cache is
+// keyed by access key id, region, service and day, not by secret: a signer
+// shared across secrets would keep accepting the old secret after a rotation
+// under the same key id. A rotated secret gets a new signer; the old one ages
+// out when the cache is reset. It is safe for concurrent use.
+type signerCache struct {
+	mu sync.RWMutex
+	m  map[[sha256.Size]byte]*v4.Signer
+}
+
+// maxSigners bounds signerCache: temporary credentials bring a new key id
+// per session, so the cache starts over when full rather than grow forever.
+const maxSigners = 4096
+
+func newSignerCache() *signerCache {
+	return &signerCache{m: make(map[[sha256.Size]byte]*v4.Signer)}
+}
+
+// get returns the signer for the key id and secret, creating it if needed.
+func (c *signerCache) get(accessKeyID, secret string) *v4.Signer {
+	h := sha256.New()
+	h.Write([]byte(accessKeyID))
+	// Only the secret is needed for correctness (the signer's cache checks
+	// the key id itself); the key id keeps keys that share a secret from
+	// evicting each other's derived key.
+	h.Write([]byte{0})
+	h.Write([]byte(secret))
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+
+	c.mu.RLock()
+	s := c.m[k]
+	c.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s = c.m[k]; s == nil {
+		if len(c.m) >= maxSigners {
+			c.m = make(map[[sha256.Size]byte]*v4.Signer)
+		}
+		s = v4.NewSigner()
+		c.m[k] = s
+	}
+	return s
 }
 
 // testHooks let tests observe and force the fallback path.

@@ -60,6 +60,7 @@ type Verifier struct {
 	regions map[string]bool
 	skew    time.Duration
 	now     func() time.Time
+	signers *signerCache
 }
 
 // NewVerifier returns a Verifier, or the Config's validation error.
@@ -68,7 +69,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{creds: c.Credentials, regions: make(map[string]bool), skew: c.MaxSkew, now: c.Now}
+	v := &Verifier{creds: c.Credentials, regions: make(map[string]bool), skew: c.MaxSkew, now: c.Now, signers: newSignerCache()}
 	for _, r := range c.Regions {
 		v.regions[r] = true
 	}
@@ -169,7 +170,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte, service string) (princip
 		payloadHash = hs[0]
 	}
 
-	want := expectedSignature(r, &a, key.Secret, payloadHash, t)
+	want := expectedSignature(v.signers, r, &a, key.Secret, payloadHash, t)
 	if !hmacEqual(want, a.signature) {
 		return nil, fail(CodeInvalidSignature, msgMismatch)
 	}

@@ -16,6 +16,12 @@ import (
 // snapshot. UpTo 0 means the dataset's current sync count. A missing
 // dataset yields its remembered state and no records, without error.
 func (db *DB) ListRecords(ctx context.Context, k syncapi.DatasetKey, q syncapi.RecordQuery) (syncapi.RecordPage, error) {
+	if page, ok, err := db.listRecordsOne(ctx, k, q); err != nil {
+		return syncapi.RecordPage{}, fmt.Errorf("list records %s: %w", k, err)
+	} else if ok {
+		return page, nil
+	}
+	// The dataset may have merged copies: list them in the same snapshot.
 	var page syncapi.RecordPage
 	err := db.read(ctx, func(t *tx) error {
 		r, found, err := db.selectDataset(t, k, false)

@@ -71,6 +71,8 @@ type DB struct {
 	w      *writer // SQLite only
 	owns   bool    // Close closes h
 	rebind sync.Map
+	// readStmts caches statements prepared on the read pool (readStmt).
+	readStmts sync.Map
 
 	secretsMu sync.Mutex
 	secrets   map[string][]byte
@@ -132,6 +134,7 @@ func (db *DB) Close() error {
 	if db.w != nil {
 		db.w.close()
 	}
+	db.closeReadStmts()
 	if db.owns {
 		db.owns = false
 		return db.h.Close()

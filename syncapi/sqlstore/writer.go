@@ -120,7 +120,19 @@ func (db *DB) read(ctx context.Context, fn func(t *tx) error) error {
 		return err
 	}
 	defer sqlTx.Rollback()
-	if err := fn(&tx{ctx: ctx, db: db, q: sqlTx}); err != nil {
+	t := &tx{ctx: ctx, db: db, q: sqlTx}
+	if db.h.Dialect == sqldb.SQLite {
+		// Statements prepared once per read connection (readStmt); the
+		// transaction's copies close with it.
+		t.stmt = func(query string) (*sql.Stmt, error) {
+			s, err := db.readStmt(ctx, query)
+			if err != nil {
+				return nil, err
+			}
+			return sqlTx.StmtContext(ctx, s), nil
+		}
+	}
+	if err := fn(t); err != nil {
 		return err
 	}
 	return sqlTx.Commit()
