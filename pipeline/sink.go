@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -57,4 +58,15 @@ type Sink interface {
 	Name() string
 	Write(ctx context.Context, batch []Change) error
 	Close() error
+}
+
+// IsPermanent reports whether err, or an error it wraps, has a
+// Permanent() bool method that returns true: the sink says delivering the
+// same batch again cannot succeed (e.g. a webhook answered 400), so the
+// router may poison the message instead of retrying it. Sinks declare it
+// with a method rather than a shared sentinel so they need no common error
+// type.
+func IsPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
 }
