@@ -1,0 +1,17 @@
+// Package kinesis is a Watermill Publisher and Subscriber for Amazon Kinesis
+// Data Streams and Kinesis-compatible endpoints (kinesalite, kinesis-mock),
+// built on aws-sdk-go-v2 (issue #3).
+//
+// A Watermill topic is a stream name. The Publisher writes messages with
+// PutRecords, batched within the API limits, retrying only the failed
+// entries of a partial failure; a message's partition key is its
+// MetadataPartitionKey metadata (the message UUID when absent). The
+// Subscriber reads every shard of a stream in order (shards in parallel),
+// hands out one message at a time per shard, checkpoints after Ack into a
+// CheckpointStore, redelivers after Nack and follows resharding: a child
+// shard is read only after its parents are finished and checkpointed, so
+// records of one partition key stay in order across SplitShard and
+// MergeShards. Consumer groups are checkpoint namespaces; there are no
+// leases here, so two live subscribers of one group both read every shard
+// (at-least-once with duplicates, never loss).
+package kinesis
