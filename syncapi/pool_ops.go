@@ -181,6 +181,7 @@ func (s *Service) SetCognitoEvents(ctx context.Context, in SetCognitoEventsInput
 	if _, err := s.authorize(ctx, "SetCognitoEvents", developerOnly, in.IdentityPoolID, ""); err != nil {
 		return err
 	}
+	defer s.events.forget(in.IdentityPoolID) // trigger.go caches Events
 	_, err := s.c.Store.UpdatePool(ctx, in.IdentityPoolID, func(p *Pool) error {
 		if p.Events == nil {
 			p.Events = map[string]string{}
@@ -200,9 +201,9 @@ func (s *Service) SetCognitoEvents(ctx context.Context, in SetCognitoEventsInput
 	return err
 }
 
-// BulkPublish starts a bulk publish of the pool (spec D.3). The records are
-// published by the stream side (issue 3); without a stream publisher the job
-// is recorded as FAILED with a message that says so.
+// BulkPublish starts a bulk publish of the pool (spec D.3). ServiceConfig.Bulk
+// publishes the records asynchronously (issue 3); without it the job is
+// recorded as FAILED with a message that says so.
 func (s *Service) BulkPublish(ctx context.Context, in PoolInput) (BulkPublishOutput, error) {
 	if err := ValidatePoolID(in.IdentityPoolID); err != nil {
 		return BulkPublishOutput{}, err
@@ -227,8 +228,16 @@ func (s *Service) BulkPublish(ctx context.Context, in PoolInput) (BulkPublishOut
 		}
 		return BulkPublishOutput{}, fmt.Errorf("start bulk publish %s: %w", p.ID(), err)
 	}
-	if err := s.c.Store.FinishBulk(ctx, p.ID(), BulkFailed,
-		"this syncd has no stream publisher configured, so no records were published", s.now()); err != nil {
+	failure := "this syncd has no stream publisher configured, so no records were published"
+	if s.c.Bulk != nil {
+		// The job outlives the request: its context only carries values.
+		err := s.c.Bulk.RunBulk(context.WithoutCancel(ctx), p)
+		if err == nil {
+			return BulkPublishOutput{IdentityPoolID: p.ID()}, nil
+		}
+		failure = err.Error()
+	}
+	if err := s.c.Store.FinishBulk(ctx, p.ID(), BulkFailed, failure, s.now()); err != nil {
 		return BulkPublishOutput{}, fmt.Errorf("finish bulk publish %s: %w", p.ID(), err)
 	}
 	return BulkPublishOutput{IdentityPoolID: p.ID()}, nil

@@ -20,6 +20,13 @@ type ServiceConfig struct {
 	Owner         string        // this process, for bulk publish jobs; "": a random id
 	Now           func() time.Time
 	Log           *slog.Logger
+	// Trigger runs pools' SyncTrigger functions (spec E). nil: an identity
+	// write to a pool that has a SyncTrigger fails with
+	// InvalidLambdaFunctionOutputException (fail closed).
+	Trigger TriggerInvoker
+	// Bulk runs BulkPublish jobs (bulk.go). nil: a BulkPublish is recorded
+	// FAILED at once, since there is no stream to publish to.
+	Bulk BulkRunner
 }
 
 func (c *ServiceConfig) setDefaults() {
@@ -75,6 +82,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	sessions map[string]int64 // pool -> minted sync sessions not yet flushed
+
+	events eventsCache // pools' Events for SyncTrigger lookups (trigger.go)
 }
 
 var (
@@ -355,6 +364,14 @@ func (s *Service) UpdateRecords(ctx context.Context, in UpdateRecordsInput) (Upd
 		}
 		if p.DeviceLastModifiedDate != nil {
 			changes[i].DeviceLastModified = p.DeviceLastModifiedDate.Time
+		}
+	}
+	if !caller.Developer { // spec E.2: only identity writes run the SyncTrigger
+		if changes, err = s.triggerChanges(ctx, k, in.RecordPatches, changes); err != nil {
+			return UpdateRecordsOutput{}, fmt.Errorf("update records %s: %w", k, err)
+		}
+		if len(changes) == 0 { // the function left every change out
+			return UpdateRecordsOutput{Records: []Record{}}, nil
 		}
 	}
 	res, err := s.c.Store.UpdateRecords(ctx, UpdateRequest{

@@ -179,3 +179,76 @@ type Store interface {
 
 	Close() error
 }
+
+// ---- Cognito Streams outbox and bulk publish (issue 3) ----
+
+// OutboxEntry is one committed change of a streaming pool waiting to be
+// published (spec D.2): the records one UpdateRecords wrote, or a
+// DeleteDataset (Deleted set, no records).
+type OutboxEntry struct {
+	ID        int64 // store-assigned, increasing in commit order per dataset
+	Key       DatasetKey
+	Stream    string // the pool's StreamName at commit time
+	Deleted   bool
+	SyncCount int64     // DatasetSyncCount after the change
+	Modified  time.Time // dataset LastModifiedDate of the change
+	Records   []Record  // written records in request order; tombstones have nil Value
+	Created   time.Time // commit time, for the outbox age metric
+}
+
+// Outbox is the transactional outbox of Cognito Streams, implemented by
+// stores that support streaming (found by type assertion on a Store).
+//
+// Contract: UpdateRecords (and DeleteDataset) write one entry in the same
+// transaction as the change iff the pool's CognitoStreams.StreamingStatus is
+// ENABLED when the transaction reads the pool row, so an acknowledged change
+// of a streaming pool is never lost. Entries stay until AckOutbox deletes
+// them: there is no read cursor, so an entry that commits late (a lower ID
+// becoming visible after a higher one was read, possible on PostgreSQL) is
+// simply found by the next PendingOutbox. Entries of one dataset commit in
+// ID order.
+type Outbox interface {
+	// PendingOutbox returns up to limit entries, lowest ID first.
+	PendingOutbox(ctx context.Context, limit int) ([]OutboxEntry, error)
+	// AckOutbox deletes entries; unknown IDs are ignored.
+	AckOutbox(ctx context.Context, ids []int64) error
+	// OutboxStats reports the number of entries and the commit time of the
+	// oldest (zero when empty).
+	OutboxStats(ctx context.Context) (n int64, oldest time.Time, err error)
+}
+
+// Leases are named, expiring locks shared by every process on the store: the
+// outbox forwarder and each bulk publish job hold one, so that only one
+// process works on it and a dead holder is replaced when its lease expires.
+type Leases interface {
+	// AcquireLease takes or renews the lease name for owner until now+ttl.
+	// It returns false, without error, when another owner holds an
+	// unexpired lease. data is stored with the lease (e.g. progress) when
+	// the lease is granted; LeaseData reads it back.
+	AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration, data string) (bool, error)
+	// ReleaseLease gives up the lease if owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+	// LeaseData returns the lease's owner, expiry and data; found false if
+	// the lease never existed.
+	LeaseData(ctx context.Context, name string) (owner string, expires time.Time, data string, found bool, err error)
+}
+
+// BulkDataset is one live dataset of a pool with all its live records, as
+// bulk publish streams it (spec D.3).
+type BulkDataset struct {
+	Key       DatasetKey
+	SyncCount int64
+	Modified  time.Time
+	Records   []Record // live records ordered by Key
+}
+
+// BulkSource reads what bulk publish needs.
+type BulkSource interface {
+	// BulkDatasets returns up to limit live datasets of the pool ordered by
+	// (IdentityID, Name), strictly after the cursor (IdentityID, Name) of
+	// after (zero: from the start), each with its live records.
+	BulkDatasets(ctx context.Context, poolID string, after DatasetKey, limit int) ([]BulkDataset, error)
+	// BulkInProgress lists the pools whose bulk job is IN_PROGRESS, with the
+	// owner that started it.
+	BulkInProgress(ctx context.Context) (map[string]BulkJob, error)
+}

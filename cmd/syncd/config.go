@@ -30,6 +30,21 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	// LambdaEndpoint is the Lambda Invoke API endpoint for SyncTrigger
+	// functions; "": AWS Lambda through the standard AWS configuration.
+	LambdaEndpoint string
+	// LambdaFunctionName, when set, is sent instead of every function ARN
+	// (the Lambda Runtime Interface Emulator serves only "function").
+	LambdaFunctionName string
+	// Stream is "kinesis" (forward the outbox and run bulk publish to
+	// Kinesis) or "none" (stream.go).
+	Stream string
+	// KinesisEndpoint is a Kinesis-compatible endpoint; "": AWS through the
+	// standard AWS configuration.
+	KinesisEndpoint string
+	// S3Bucket receives stream payloads too large for one Kinesis record;
+	// S3Endpoint is an S3-compatible endpoint ("": AWS S3).
+	S3Bucket, S3Endpoint string
 }
 
 // keyList collects repeatable --developer-key ID:SECRET values.
@@ -153,6 +168,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.LogFormat, "log-format", env("SYNCD_LOG_FORMAT", "text"), "text or json [SYNCD_LOG_FORMAT]")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDur("SYNCD_SHUTDOWN_TIMEOUT", 15*time.Second),
 		"how long to let in-flight requests finish on SIGTERM/SIGINT [SYNCD_SHUTDOWN_TIMEOUT]")
+	fs.StringVar(&c.LambdaEndpoint, "lambda-endpoint", env("SYNCD_LAMBDA_ENDPOINT", ""),
+		"URL of a Lambda-compatible Invoke API for pools' SyncTrigger functions, e.g. a Lambda Runtime Interface Emulator\n(default: AWS Lambda, configured by the standard AWS environment) [SYNCD_LAMBDA_ENDPOINT]")
+	fs.StringVar(&c.LambdaFunctionName, "lambda-function-name", env("SYNCD_LAMBDA_FUNCTION_NAME", ""),
+		"invoke this function name instead of the pool's SyncTrigger ARN (the emulator serves only \"function\") [SYNCD_LAMBDA_FUNCTION_NAME]")
+	fs.StringVar(&c.Stream, "stream", env("SYNCD_STREAM", streamKinesis),
+		"Cognito Streams: kinesis publishes changes of pools with StreamingStatus ENABLED (and BulkPublish) to Kinesis;\nnone keeps them in the outbox until a syncd with a stream runs [SYNCD_STREAM]")
+	fs.StringVar(&c.KinesisEndpoint, "kinesis-endpoint", env("SYNCD_KINESIS_ENDPOINT", ""),
+		"URL of a Kinesis-compatible endpoint, e.g. http://127.0.0.1:4567 (kinesalite)\n(default: AWS Kinesis, configured by the standard AWS environment) [SYNCD_KINESIS_ENDPOINT]")
+	fs.StringVar(&c.S3Bucket, "s3-bucket", env("SYNCD_S3_BUCKET", ""),
+		"S3 bucket for stream records larger than one Kinesis record (sent as payloadType S3Url with a pre-signed URL);\nwithout it such a change waits in the outbox [SYNCD_S3_BUCKET]")
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env("SYNCD_S3_ENDPOINT", ""),
+		"URL of an S3-compatible endpoint for --s3-bucket (path-style) (default: AWS S3) [SYNCD_S3_ENDPOINT]")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
 		fs.PrintDefaults()
@@ -190,6 +217,17 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTTL <= 0 || c.CredentialTTL <= 0 {
 		errs = append(errs, errors.New("--session-ttl and --credential-ttl must be positive"))
+	}
+	if c.LambdaEndpoint != "" && !strings.HasPrefix(c.LambdaEndpoint, "http://") && !strings.HasPrefix(c.LambdaEndpoint, "https://") {
+		errs = append(errs, fmt.Errorf("--lambda-endpoint must be an http:// or https:// URL, got %q", c.LambdaEndpoint))
+	}
+	if c.Stream != streamKinesis && c.Stream != streamNone {
+		errs = append(errs, fmt.Errorf("--stream must be kinesis or none, got %q", c.Stream))
+	}
+	for name, u := range map[string]string{"--kinesis-endpoint": c.KinesisEndpoint, "--s3-endpoint": c.S3Endpoint} {
+		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, fmt.Errorf("%s must be an http:// or https:// URL, got %q", name, u))
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {

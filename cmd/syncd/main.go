@@ -19,6 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -28,6 +31,7 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi/auth"
 	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
+	"github.com/cognitosync/cognitosync/syncapi/trigger"
 )
 
 func main() {
@@ -81,13 +85,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			"access_key_id", id, "secret_access_key", secret)
 	}
 
+	invoker, err := newTriggerInvoker(ctx, c)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	owner := processOwner()
+	stream, err := newStreaming(ctx, c, store, owner, reg, log) // stream.go
+	if err != nil {
+		return err
+	}
+	var bulk syncapi.BulkRunner
+	if stream != nil {
+		bulk = stream.bulk
+	}
 	svc, err := syncapi.NewService(syncapi.ServiceConfig{
+		Owner:         owner,
+		Bulk:          bulk,
 		Store:         store,
 		Region:        c.Region,
 		Limits:        syncapi.Limits{MaxDatasets: c.MaxDatasets, MaxRecords: c.MaxRecords, MaxDatasetBytes: c.MaxDatasetBytes},
 		SessionTTL:    c.SessionTTL,
 		CredentialTTL: c.CredentialTTL,
 		Log:           log,
+		Trigger:       invoker,
 	})
 	if err != nil {
 		return err
@@ -102,7 +123,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api, err := httpapi.NewHandler(httpapi.Config{Sync: svc, Identity: svc, Auth: authn, Log: log, Registerer: reg})
 	if err != nil {
@@ -142,6 +162,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		})
 	}
 	g.Go(func() error { return svc.Run(gctx, time.Second) })
+	if stream != nil {
+		g.Go(func() error { return stream.forwarder.Run(gctx) })
+		g.Go(func() error { return stream.bulk.Run(gctx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down", "timeout", c.ShutdownTimeout)
@@ -214,4 +238,35 @@ func redactURL(u string) string {
 		}
 	}
 	return u
+}
+
+// newTriggerInvoker builds the Lambda client SyncTrigger functions are
+// invoked with: the standard AWS configuration chain, with --lambda-endpoint
+// as its base endpoint when set. A local endpoint (the emulator) ignores
+// signatures, so when the chain has no credentials there, placeholder ones
+// are used. No retries: a throttled or failed call answers the sync at once,
+// within the 5 s trigger limit.
+func newTriggerInvoker(ctx context.Context, c Config) (*trigger.LambdaInvoker, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
+	if err != nil {
+		return nil, fmt.Errorf("lambda client: %w", err)
+	}
+	if c.LambdaEndpoint != "" {
+		chain := cfg.Credentials
+		cfg.Credentials = aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
+			if chain != nil {
+				if cr, err := chain.Retrieve(ctx); err == nil {
+					return cr, nil
+				}
+			}
+			return aws.Credentials{AccessKeyID: "syncd", SecretAccessKey: "syncd", Source: "syncd placeholder"}, nil
+		}))
+	}
+	cl := lambda.NewFromConfig(cfg, func(o *lambda.Options) {
+		if c.LambdaEndpoint != "" {
+			o.BaseEndpoint = aws.String(c.LambdaEndpoint)
+		}
+		o.RetryMaxAttempts = 1
+	})
+	return trigger.NewLambdaInvoker(trigger.LambdaConfig{Client: cl, FunctionName: c.LambdaFunctionName})
 }

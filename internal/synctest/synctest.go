@@ -39,6 +39,8 @@ type Options struct {
 	// CredentialTTL is the lifetime of identity credentials; 0: 1 h.
 	CredentialTTL time.Duration
 	Registry      *prometheus.Registry
+	// Trigger runs pools' SyncTrigger functions; nil: none configured.
+	Trigger syncapi.TriggerInvoker
 }
 
 // Server is a running syncd stack.
@@ -59,7 +61,7 @@ func Start(t testing.TB, o Options) *Server {
 		o.Store = SQLite(t)
 	}
 	s := &Server{DevKeyID: "AKIDDEVELOPER" + randHex(4), DevSecret: randHex(20), Store: o.Store, AccountID: "123456789012"}
-	svc, err := syncapi.NewService(syncapi.ServiceConfig{Store: o.Store, Region: Region, Limits: o.Limits, Now: o.Now, CredentialTTL: o.CredentialTTL})
+	svc, err := syncapi.NewService(syncapi.ServiceConfig{Store: o.Store, Region: Region, Limits: o.Limits, Now: o.Now, CredentialTTL: o.CredentialTTL, Trigger: o.Trigger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,11 @@ func TestAllOperations_Client(t *testing.T) {
 		if ev, err := dev.GetCognitoEvents(dctx, syncapi.PoolInput{IdentityPoolID: pool}); err != nil || ev.Events["SyncTrigger"] == "" {
 			t.Fatalf("GetCognitoEvents = %+v, %v", ev, err)
 		}
+		// Without an invoker a SyncTrigger refuses identity writes (fail
+		// closed; trigger_test.go covers it), so remove it again.
+		if err := dev.SetCognitoEvents(dctx, syncapi.SetCognitoEventsInput{IdentityPoolID: pool, Events: map[string]string{"SyncTrigger": ""}}); err != nil {
+			t.Fatal(err)
+		}
 
 		ds := syncapi.DatasetInput{IdentityPoolID: pool, IdentityID: id, DatasetName: "profile"}
 		lr, err := user.ListRecords(ctx, syncapi.ListRecordsInput{IdentityPoolID: pool, IdentityID: id, DatasetName: "profile"})

@@ -164,6 +164,9 @@ func (db *DB) DeleteDataset(ctx context.Context, k syncapi.DatasetKey) (syncapi.
 		if _, err := t.exec(`UPDATE datasets SET live = `+falseLit+`, deleted_at = sync_count, num_records = 0, data_storage = 0 WHERE id = ?`, r.id); err != nil {
 			return err
 		}
+		if err := writeOutboxDelete(t, r); err != nil { // outbox.go
+			return err
+		}
 		_, err = t.exec(`DELETE FROM subscriptions WHERE pool_id = ? AND identity_id = ? AND dataset = ?`, k.PoolID, k.IdentityID, k.Name)
 		return err
 	})

@@ -42,8 +42,10 @@ const upsertRecordTail = ` ON CONFLICT (dataset_id, key) DO UPDATE SET
 func (d dialect) writeRecords(t *tx, ds datasetRow, rows []recordRow) error {
 	if d.pg() {
 		q, args := pgWriteRecords(ds, rows)
-		_, err := t.q.ExecContext(t.ctx, q, args...) // already in $n form
-		return err
+		if _, err := t.q.ExecContext(t.ctx, q, args...); err != nil { // already in $n form
+			return err
+		}
+		return writeOutbox(t, ds, rows) // outbox.go
 	}
 	for _, r := range rows {
 		if _, err := t.exec(`INSERT INTO records (dataset_id, key, value, sync_count, size, modified_ms, modified_by, device_ms)
@@ -55,7 +57,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`+upsertRecordTail,
 	_, err := t.exec(`UPDATE datasets SET live = `+trueLit+`, sync_count = ?, creation_ms = ?, modified_ms = ?, modified_by = ?,
 num_records = ?, data_storage = ? WHERE id = ?`,
 		ds.syncCount, ds.creationMS, ds.modifiedMS, ds.modifiedBy, ds.numRecords, ds.dataStorage, ds.id)
-	return err
+	if err != nil {
+		return err
+	}
+	return writeOutbox(t, ds, rows) // outbox.go
 }
 
 // lockIdentity serialises dataset creation per identity, so that two

@@ -94,9 +94,13 @@ WHERE dataset_id = (SELECT id FROM datasets WHERE pool_id = $1 AND identity_id =
 			q, args := pgWriteRecords(ds, rows)
 			b := &pgx.Batch{}
 			b.Queue(q, args...)
+			b.Queue(pgOutboxInsertSQL, outboxArgs(ds, rows, false)...) // outbox.go
 			b.Queue("COMMIT")
 			br := pc.SendBatch(ctx, b)
 			_, err := br.Exec()
+			if err == nil {
+				_, err = br.Exec()
+			}
 			if err == nil {
 				_, err = br.Exec()
 			}
