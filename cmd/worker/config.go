@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cognitosync/cognitosync/pipeline"
+)
+
+// Modes (--mode).
+const (
+	modeAuto     = "auto"     // embedded unless --sync-endpoint, --kinesis-endpoint or --stream is set
+	modeEmbedded = "embedded" // sync service, stream and sinks in this process
+	modeRemote   = "remote"   // Cognito Sync (AWS or syncd) and Kinesis (AWS or compatible)
+)
+
+// Config is the worker's configuration, from flags with environment
+// fallbacks and an optional YAML file for routes and sinks. It is the only
+// place that reads flags, environment variables and that file.
+type Config struct {
+	Mode            string
+	ConfigFile      string
+	SyncEndpoint    string
+	KinesisEndpoint string
+	Region          string
+	Stream          string
+	Pools           []string
+	BulkPublish     bool
+	MetricsListen   string
+	DataDir         string
+	ConsumerGroup   string
+	DatabaseURL     string
+	StartAt         string
+	Sinks           []string
+	OutDir          string
+	WebhookURL      string
+	WebhookSecret   string
+	PoisonFile      string
+	RetryInitial    time.Duration
+	RetryMax        time.Duration
+	Listen          string
+	DeveloperKey    string
+	Demo            bool
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+
+	// From --config: nil when no file is given (one route "default" to
+	// Sinks).
+	File *FileConfig
+}
+
+// FileConfig is the YAML (or JSON) file of --config.
+type FileConfig struct {
+	Sinks  []SinkConfig     `yaml:"sinks"`
+	Routes []pipeline.Route `yaml:"routes"`
+}
+
+// SinkConfig configures one named sink of the file.
+type SinkConfig struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // jsonl, postgres, webhook
+	// jsonl
+	Dir      string        `yaml:"dir,omitempty"`
+	Prefix   string        `yaml:"prefix,omitempty"`
+	MaxBytes int64         `yaml:"max_bytes,omitempty"`
+	MaxAge   time.Duration `yaml:"max_age,omitempty"`
+	// postgres (URL) and webhook (URL, Secret)
+	URL       string `yaml:"url,omitempty"`
+	Schema    string `yaml:"schema,omitempty"`
+	ChangeLog bool   `yaml:"change_log,omitempty"`
+	Secret    string `yaml:"secret,omitempty"`
+	// SecretEnv names an environment variable holding the webhook secret,
+	// so the file need not.
+	SecretEnv string `yaml:"secret_env,omitempty"`
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+const usageHead = `worker: streams every Cognito Sync change to your systems.
+
+It reads a pool's Cognito stream (Kinesis, or the in-process stream of the
+embedded mode), routes each change by pool, identity, dataset, key and
+operation, and writes it to sinks (JSON Lines files, PostgreSQL, webhooks),
+checkpointing only what every sink of a route accepted. With --bulk-publish it
+first asks Cognito Sync to publish every existing dataset and follows the job.
+
+With no endpoint and no --stream it runs the embedded default: the sync service
+in-process (SQLite in --data, served to SDKs on --listen), the in-process
+stream and a JSONL file sink in --data/out. Try: worker --demo
+
+Usage:
+  worker [flags]            run
+  worker healthcheck        GET this worker's /healthz on --metrics-listen; exit 0 when healthy
+  worker put [flags] DATASET KEY VALUE
+                            write one record through the embedded sync service (see --demo)
+
+Every flag can also be set by the environment variable shown in brackets; a
+flag on the command line wins.
+
+`
+
+// parseConfig reads flags from args and the environment through getenv.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c Config
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var envErrs []error
+	envDur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a duration such as 30s or 1h", name, v))
+			return def
+		}
+		return d
+	}
+	envBool := func(name string) bool {
+		v := getenv(name)
+		if v == "" {
+			return false
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want true or false", name, v))
+		}
+		return b
+	}
+	fs.StringVar(&c.Mode, "mode", env("COGNITOSYNC_MODE", modeAuto),
+		"auto, embedded or remote; auto is embedded unless --sync-endpoint, --kinesis-endpoint or --stream is set [COGNITOSYNC_MODE]")
+	fs.StringVar(&c.ConfigFile, "config", env("COGNITOSYNC_CONFIG", ""),
+		"YAML (or JSON) file with sinks: and routes: (see README); without it one route \"default\" sends everything to --sinks [COGNITOSYNC_CONFIG]")
+	fs.StringVar(&c.SyncEndpoint, "sync-endpoint", env("COGNITOSYNC_SYNC_ENDPOINT", ""),
+		"Cognito Sync endpoint, e.g. http://127.0.0.1:8080 for syncd (default in remote mode: AWS, credentials from the standard AWS chain) [COGNITOSYNC_SYNC_ENDPOINT]")
+	fs.StringVar(&c.KinesisEndpoint, "kinesis-endpoint", env("COGNITOSYNC_KINESIS_ENDPOINT", ""),
+		"Kinesis-compatible endpoint, e.g. http://127.0.0.1:4567 (default in remote mode: AWS Kinesis) [COGNITOSYNC_KINESIS_ENDPOINT]")
+	fs.StringVar(&c.Region, "region", env("COGNITOSYNC_REGION", env("AWS_REGION", "us-east-1")),
+		"AWS region of Cognito Sync and Kinesis [COGNITOSYNC_REGION, AWS_REGION]")
+	fs.StringVar(&c.Stream, "stream", env("COGNITOSYNC_STREAM_NAME", ""),
+		"the pool's Cognito stream (Kinesis stream name); required in remote mode (embedded default: cognito-sync-stream) [COGNITOSYNC_STREAM_NAME]")
+	var pools listFlag
+	_ = pools.Set(getenv("COGNITOSYNC_IDENTITY_POOLS"))
+	fs.Var(&pools, "pool",
+		"identity pool id, repeatable: bulk-published with --bulk-publish; in embedded mode created with streaming on (default there: a demo pool) [COGNITOSYNC_IDENTITY_POOLS, comma-separated]")
+	fs.BoolVar(&c.BulkPublish, "bulk-publish", envBool("COGNITOSYNC_BULK_PUBLISH"),
+		"at start-up call BulkPublish for every --pool and follow it to SUCCEEDED/FAILED (consumption starts at once) [COGNITOSYNC_BULK_PUBLISH]")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", env("COGNITOSYNC_METRICS_LISTEN", "127.0.0.1:9090"),
+		"address of /metrics, /healthz and /readyz [COGNITOSYNC_METRICS_LISTEN]")
+	fs.StringVar(&c.DataDir, "data", env("COGNITOSYNC_DATA", "./data"),
+		"directory of the embedded SQLite database, checkpoints (without --database-url), JSONL output and the poison file [COGNITOSYNC_DATA]")
+	fs.StringVar(&c.ConsumerGroup, "consumer-group", env("COGNITOSYNC_CONSUMER_GROUP", "cognitosync-worker"),
+		"checkpoint namespace; each route reads as <group>.<route>, so checkpoints are per route [COGNITOSYNC_CONSUMER_GROUP]")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("COGNITOSYNC_DATABASE_URL", ""),
+		"postgres:// URL for Kinesis checkpoints (shared by workers) and the postgres sink (default: SQLite in --data) [COGNITOSYNC_DATABASE_URL]")
+	fs.StringVar(&c.StartAt, "start-at", env("COGNITOSYNC_START_AT", "trim-horizon"),
+		"where a route without checkpoint starts reading a shard: trim-horizon (all retained records) or latest [COGNITOSYNC_START_AT]")
+	var sinks listFlag
+	_ = sinks.Set(env("COGNITOSYNC_SINKS", "jsonl"))
+	fs.Var(&sinks, "sinks",
+		"sinks of the default route (without --config): jsonl, postgres, webhook; comma-separated (default jsonl) [COGNITOSYNC_SINKS]")
+	fs.StringVar(&c.OutDir, "out", env("COGNITOSYNC_OUT", ""),
+		"directory of the jsonl sink (default: <data>/out) [COGNITOSYNC_OUT]")
+	fs.StringVar(&c.WebhookURL, "webhook-url", env("COGNITOSYNC_WEBHOOK_URL", ""),
+		"URL of the webhook sink [COGNITOSYNC_WEBHOOK_URL]")
+	fs.StringVar(&c.WebhookSecret, "webhook-secret", env("COGNITOSYNC_WEBHOOK_SECRET", ""),
+		"HMAC-SHA256 key of the webhook sink [COGNITOSYNC_WEBHOOK_SECRET]")
+	fs.StringVar(&c.PoisonFile, "poison-file", env("COGNITOSYNC_POISON_FILE", ""),
+		"JSON Lines file of poisoned messages with their reason (default: <data>/poison.jsonl) [COGNITOSYNC_POISON_FILE]")
+	fs.DurationVar(&c.RetryInitial, "retry-initial", envDur("COGNITOSYNC_RETRY_INITIAL", 200*time.Millisecond),
+		"first wait before retrying a failing sink; doubles per retry [COGNITOSYNC_RETRY_INITIAL]")
+	fs.DurationVar(&c.RetryMax, "retry-max", envDur("COGNITOSYNC_RETRY_MAX", 30*time.Second),
+		"longest wait between retries of a failing sink (a down sink is retried until it is back) [COGNITOSYNC_RETRY_MAX]")
+	fs.StringVar(&c.Listen, "listen", env("COGNITOSYNC_LISTEN", "127.0.0.1:8080"),
+		"embedded mode: address the in-process Cognito Sync and Cognito Identity APIs are served on, for SDKs [COGNITOSYNC_LISTEN]")
+	fs.StringVar(&c.DeveloperKey, "developer-key", env("COGNITOSYNC_DEVELOPER_KEY", ""),
+		"embedded mode: developer credentials ACCESS_KEY_ID:SECRET (default: generated once, kept in <data>/embedded.json) [COGNITOSYNC_DEVELOPER_KEY]")
+	fs.BoolVar(&c.Demo, "demo", envBool("COGNITOSYNC_DEMO"),
+		"embedded mode: write demo datasets, bulk-publish them and print how to make live updates [COGNITOSYNC_DEMO]")
+	fs.StringVar(&c.LogLevel, "log-level", env("COGNITOSYNC_LOG_LEVEL", "info"), "debug, info, warn or error [COGNITOSYNC_LOG_LEVEL]")
+	fs.StringVar(&c.LogFormat, "log-format", env("COGNITOSYNC_LOG_FORMAT", "text"), "text or json [COGNITOSYNC_LOG_FORMAT]")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDur("COGNITOSYNC_SHUTDOWN_TIMEOUT", 30*time.Second),
+		"how long to let in-flight messages finish on SIGTERM/SIGINT [COGNITOSYNC_SHUTDOWN_TIMEOUT]")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHead)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, fs, err
+	}
+	c.Pools, c.Sinks = pools, sinks
+	if err := errors.Join(envErrs...); err != nil {
+		return c, fs, err
+	}
+	if c.ConfigFile != "" {
+		f, err := readFileConfig(c.ConfigFile)
+		if err != nil {
+			return c, fs, err
+		}
+		c.File = f
+	}
+	c.setDefaults()
+	return c, fs, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Mode == modeAuto {
+		c.Mode = modeEmbedded
+		if c.SyncEndpoint != "" || c.KinesisEndpoint != "" || c.Stream != "" {
+			c.Mode = modeRemote
+		}
+	}
+	if c.Mode == modeEmbedded && c.Stream == "" {
+		c.Stream = "cognito-sync-stream"
+	}
+	if c.OutDir == "" {
+		c.OutDir = filepath.Join(c.DataDir, "out")
+	}
+	if c.PoisonFile == "" {
+		c.PoisonFile = filepath.Join(c.DataDir, "poison.jsonl")
+	}
+}
+
+func readFileConfig(path string) (*FileConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	var f FileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("--config %s: %w", path, err)
+	}
+	return &f, nil
+}
+
+// Validate reports every invalid setting at once.
+func (c Config) Validate() error {
+	var errs []error
+	switch c.Mode {
+	case modeEmbedded, modeRemote:
+	default:
+		errs = append(errs, fmt.Errorf("--mode must be auto, embedded or remote, got %q", c.Mode))
+	}
+	if c.Mode == modeRemote {
+		if c.Stream == "" {
+			errs = append(errs, errors.New("--stream is required in remote mode"))
+		}
+		if c.Demo {
+			errs = append(errs, errors.New("--demo needs the embedded mode (no --sync-endpoint, --kinesis-endpoint or --stream)"))
+		}
+		if c.BulkPublish && len(c.Pools) == 0 {
+			errs = append(errs, errors.New("--bulk-publish needs --pool"))
+		}
+	}
+	for name, u := range map[string]string{"--sync-endpoint": c.SyncEndpoint, "--kinesis-endpoint": c.KinesisEndpoint} {
+		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, fmt.Errorf("%s must be an http:// or https:// URL, got %q", name, u))
+		}
+	}
+	if c.StartAt != "trim-horizon" && c.StartAt != "latest" {
+		errs = append(errs, fmt.Errorf("--start-at must be trim-horizon or latest, got %q", c.StartAt))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data is required"))
+	}
+	if c.MetricsListen == "" {
+		errs = append(errs, errors.New("--metrics-listen is required (the health check uses it)"))
+	}
+	if c.DeveloperKey != "" {
+		if id, secret, ok := strings.Cut(c.DeveloperKey, ":"); !ok || id == "" || secret == "" {
+			errs = append(errs, errors.New("--developer-key must be ACCESS_KEY_ID:SECRET"))
+		}
+	}
+	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
+		errs = append(errs, errors.New("--retry-initial must be positive and at most --retry-max"))
+	}
+	if c.File == nil {
+		for _, s := range c.Sinks {
+			switch s {
+			case "jsonl":
+			case "postgres":
+				if c.DatabaseURL == "" {
+					errs = append(errs, errors.New("sink postgres needs --database-url"))
+				}
+			case "webhook":
+				if c.WebhookURL == "" || c.WebhookSecret == "" {
+					errs = append(errs, errors.New("sink webhook needs --webhook-url and --webhook-secret"))
+				}
+			default:
+				errs = append(errs, fmt.Errorf("--sinks: unknown sink %q (jsonl, postgres, webhook)", s))
+			}
+		}
+		if len(c.Sinks) == 0 {
+			errs = append(errs, errors.New("--sinks is empty"))
+		}
+	} else {
+		names := map[string]bool{}
+		for _, s := range c.File.Sinks {
+			if s.Name == "" || names[s.Name] {
+				errs = append(errs, fmt.Errorf("--config: sink names must be set and unique, got %q", s.Name))
+			}
+			names[s.Name] = true
+			switch s.Type {
+			case "jsonl", "postgres", "webhook":
+			default:
+				errs = append(errs, fmt.Errorf("--config: sink %q: type must be jsonl, postgres or webhook, got %q", s.Name, s.Type))
+			}
+		}
+		if err := (pipeline.RouteTable{Routes: c.File.Routes}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("--config: %w", err))
+		}
+		for _, r := range c.File.Routes {
+			for _, s := range r.Sinks {
+				if !names[s] {
+					errs = append(errs, fmt.Errorf("--config: route %q names unknown sink %q", r.Name, s))
+				}
+			}
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// routes returns the route table: the file's, or one route "default" with
+// every change to --sinks.
+func (c Config) routes() []pipeline.Route {
+	if c.File != nil {
+		return c.File.Routes
+	}
+	return []pipeline.Route{{Name: "default", Sinks: c.Sinks}}
+}
+
+// sinkConfigs returns the sinks to build: the file's, or --sinks from flags.
+func (c Config) sinkConfigs(getenv func(string) string) []SinkConfig {
+	if c.File != nil {
+		out := append([]SinkConfig(nil), c.File.Sinks...)
+		for i := range out {
+			if out[i].SecretEnv != "" {
+				out[i].Secret = getenv(out[i].SecretEnv)
+			}
+			if out[i].Type == "postgres" && out[i].URL == "" {
+				out[i].URL = c.DatabaseURL
+			}
+		}
+		return out
+	}
+	var out []SinkConfig
+	for _, s := range c.Sinks {
+		switch s {
+		case "jsonl":
+			out = append(out, SinkConfig{Name: "jsonl", Type: "jsonl", Dir: c.OutDir})
+		case "postgres":
+			out = append(out, SinkConfig{Name: "postgres", Type: "postgres", URL: c.DatabaseURL})
+		case "webhook":
+			out = append(out, SinkConfig{Name: "webhook", Type: "webhook", URL: c.WebhookURL, Secret: c.WebhookSecret})
+		}
+	}
+	return out
+}

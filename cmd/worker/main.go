@@ -1,0 +1,438 @@
+// Command worker streams Cognito Sync changes to sinks (issue #4). See --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cognitosync/cognitosync/internal/sqldb"
+	"github.com/cognitosync/cognitosync/pipeline"
+	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
+	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/syncapi"
+	"github.com/cognitosync/cognitosync/syncapi/client"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.LogLevel)) // checked by Validate
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// run dispatches the subcommands and runs the worker until ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "healthcheck":
+			return healthcheck(ctx, args[1:], getenv, stderr)
+		case "put":
+			return put(ctx, args[1:], getenv, stdout, stderr)
+		case "version":
+			fmt.Fprintln(stdout, version)
+			return nil
+		}
+	}
+	c, fs, err := parseConfig("worker", args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q; see worker --help", fs.Args())
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return runWorker(ctx, c, getenv, stdout, stderr)
+}
+
+func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout, stderr io.Writer) error {
+	log := newLogger(c, stderr)
+	wlog := watermill.NewSlogLogger(log.With("component", "router"))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+
+	sinks, err := buildSinks(ctx, c.sinkConfigs(getenv), reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := closeSinks(sinks); err != nil {
+			log.Error("close sinks", "err", err)
+		}
+	}()
+	poison, err := pipeline.NewPoisonFile(c.PoisonFile)
+	if err != nil {
+		return err
+	}
+	defer poison.Close()
+
+	// The stream side: embedded (in-process service and stream) or remote.
+	var (
+		emb        *embedded
+		subscriber func(pipeline.Route) (message.Subscriber, error)
+		api        syncapi.SyncAPI
+		sm         *streamMetrics
+		decodeHTTP = &http.Client{Timeout: time.Minute}
+	)
+	switch c.Mode {
+	case modeEmbedded:
+		if emb, err = startEmbedded(ctx, c, reg, log.With("component", "syncd")); err != nil {
+			return err
+		}
+		defer emb.close()
+		subscriber = func(pipeline.Route) (message.Subscriber, error) { return emb.stream, nil }
+		api = emb.api()
+	case modeRemote:
+		cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
+		if err != nil {
+			return fmt.Errorf("aws configuration: %w", err)
+		}
+		if c.KinesisEndpoint != "" && c.SyncEndpoint == "" {
+			log.Info("Kinesis at --kinesis-endpoint, Cognito Sync on AWS")
+		}
+		if c.KinesisEndpoint != "" {
+			cfg.Credentials = withPlaceholder(cfg.Credentials) // local emulators accept any key
+		}
+		api = client.NewFromConfig(cfg, func(o *client.Options) {
+			if c.SyncEndpoint != "" {
+				o.BaseEndpoint = aws.String(c.SyncEndpoint)
+			}
+		})
+		url := c.DatabaseURL
+		if url == "" {
+			url = filepath.Join(c.DataDir, "worker.db")
+		}
+		db, err := sqldb.Open(ctx, sqldb.Config{URL: url})
+		if err != nil {
+			return fmt.Errorf("open checkpoint database: %w", err)
+		}
+		defer db.Close()
+		cps, err := checkpoint.New(ctx, checkpoint.Config{DB: db})
+		if err != nil {
+			return err
+		}
+		sm = newStreamMetrics(c.Stream)
+		reg.MustRegister(sm)
+		subscriber = kinesisSubscribers(c, cfg, cps, sm, wlog)
+	}
+
+	router, err := pipeline.NewRouter(pipeline.RouterConfig{
+		Topic: c.Stream, Routes: c.routes(), Sinks: sinks, Subscriber: subscriber, Poison: poison,
+		Decoder:  pipeline.StreamRecordDecoder(decodeHTTP),
+		Backoff:  pipeline.Backoff{Initial: c.RetryInitial, Max: c.RetryMax},
+		ShardKey: kinesis.MetadataShardID, CloseTimeout: c.ShutdownTimeout, Registerer: reg,
+	}, wlog)
+	if err != nil {
+		return err
+	}
+	if sm != nil {
+		sm.router = router
+	}
+	bulk, err := pipeline.NewBulkPublisher(pipeline.BulkConfig{Client: api, Registerer: reg})
+	if err != nil {
+		return err
+	}
+
+	var routerDone atomic.Bool
+	mln, err := net.Listen("tcp", c.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen for metrics (--metrics-listen): %w", err)
+	}
+	var gatherer prometheus.Gatherer = reg
+	if emb != nil {
+		gatherer = prometheus.Gatherers{reg, bulkGatherer{emb.bulkMetrics}}
+	}
+	ops := &http.Server{Handler: opsMux(gatherer, router, &routerDone), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("worker starting", "mode", c.Mode, "stream", c.Stream, "metrics", "http://"+mln.Addr().String()+"/metrics",
+		"routes", len(c.routes()), "sinks", strings.Join(sinkNames(sinks), ","), "version", version)
+
+	g, gctx := errgroup.WithContext(ctx)
+	servers := []*http.Server{ops}
+	g.Go(func() error { return serve(ops, mln) })
+	if emb != nil {
+		servers = append(servers, emb.server)
+		g.Go(func() error { return serve(emb.server, emb.ln) })
+		g.Go(func() error { return emb.svc.Run(gctx, time.Second) })
+		g.Go(func() error { return emb.forwarder.Run(gctx) })
+		g.Go(func() error { return emb.bulk.Run(gctx) })
+		printEmbedded(stdout, c, emb)
+	}
+	g.Go(func() error {
+		defer routerDone.Store(true)
+		err := router.Run(gctx)
+		if err == nil && gctx.Err() == nil {
+			return errors.New("router stopped: every route's subscription ended")
+		}
+		return err
+	})
+	g.Go(func() error {
+		select {
+		case <-router.Running():
+		case <-gctx.Done():
+			return nil
+		}
+		return startJobs(gctx, c, emb, bulk, stdout, log)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down", "timeout", c.ShutdownTimeout)
+		var errs []error
+		if err := router.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close router: %w", err))
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), c.ShutdownTimeout)
+		defer cancel()
+		for _, s := range servers {
+			if err := s.Shutdown(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("shutdown: %w", err))
+			}
+		}
+		return errors.Join(errs...)
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// startJobs runs the demo and the bulk publishes once the router consumes:
+// consumption starts at once, the overlap of bulk and live records is
+// absorbed by the idempotent sinks.
+func startJobs(ctx context.Context, c Config, emb *embedded, bulk *pipeline.BulkPublisher, stdout io.Writer, log *slog.Logger) error {
+	pools := c.Pools
+	if emb != nil && len(pools) == 0 {
+		pools = []string{emb.info.Pool}
+	}
+	bulkPublish := c.BulkPublish
+	if c.Demo && emb != nil {
+		n, err := emb.writeDemo(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "demo: wrote %d records in 3 identities of pool %s; bulk-publishing them\n", n, emb.info.Pool)
+		bulkPublish = true
+	}
+	if !bulkPublish {
+		return nil
+	}
+	term := isTerminal(stdout)
+	for _, pool := range pools {
+		progress := func(p pipeline.BulkProgress) {
+			st := p.Details.BulkPublishStatus
+			if term || c.Demo {
+				fmt.Fprintf(stdout, "bulk publish %s: %s %s (%s)\n", p.Pool, p.Event, st, p.Elapsed.Round(time.Millisecond))
+			}
+			log.Info("bulk publish", "identity_pool", p.Pool, "event", string(p.Event), "status", st,
+				"elapsed", p.Elapsed.Round(time.Millisecond), "polls", p.Polls, "failure", p.Details.FailureMessage)
+		}
+		if _, err := bulk.Run(ctx, pool, progress); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Not fatal: live consumption goes on; the metric and the
+			// CognitosyncBulkPublishFailed alert report it.
+			log.Error("bulk publish did not succeed", "identity_pool", pool, "err", err)
+		}
+	}
+	if c.Demo && emb != nil {
+		fmt.Fprintf(stdout, `
+demo: the bulk-published records are in %s (one JSON line per change).
+Make a live update from another terminal; it appears there within a second:
+
+    go run ./cmd/worker put --data %s settings theme blue
+
+or point any AWS SDK at %s (region %s, developer key %s).
+`, c.OutDir, c.DataDir, emb.info.Endpoint, emb.info.Region, emb.info.AccessKeyID)
+	}
+	return nil
+}
+
+func printEmbedded(w io.Writer, c Config, e *embedded) {
+	fmt.Fprintf(w, `embedded Cognito Sync at %s (region %s)
+  developer key: %s:%s   (also in %s)
+  pool %s streams to the in-process stream %q
+  changes go to %s; poisoned messages to %s
+`, e.info.Endpoint, e.info.Region, e.info.AccessKeyID, e.info.SecretAccessKey, filepath.Join(c.DataDir, embeddedState),
+		e.info.Pool, c.Stream, c.OutDir, c.PoisonFile)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func sinkNames(m map[string]pipeline.Sink) []string {
+	var out []string
+	for n := range m {
+		out = append(out, n)
+	}
+	return out
+}
+
+func serve(s *http.Server, ln net.Listener) error {
+	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// opsMux serves /metrics, /healthz (the process works: the router has not
+// stopped) and /readyz (every route is subscribed and consuming).
+func opsMux(reg prometheus.Gatherer, router *pipeline.Router, done *atomic.Bool) http.Handler {
+	m := http.NewServeMux()
+	m.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	m.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if done.Load() {
+			http.Error(w, "router stopped", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	m.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-router.Running():
+		default:
+			http.Error(w, "routes not subscribed yet", http.StatusServiceUnavailable)
+			return
+		}
+		if done.Load() {
+			http.Error(w, "router stopped", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return m
+}
+
+// healthcheck GETs /healthz on --metrics-listen (the container image has no
+// shell or curl): exit 0 on 200, an error (exit 1) otherwise.
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	c, _, err := parseConfig("worker healthcheck", args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(c.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("--metrics-listen %q: %w", c.MetricsListen, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("healthcheck: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// put writes one record through the embedded service of a running worker
+// (found in <data>/embedded.json), over HTTP as any SDK would.
+func put(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker put", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", func() string {
+		if v := getenv("COGNITOSYNC_DATA"); v != "" {
+			return v
+		}
+		return "./data"
+	}(), "data directory of the running embedded worker [COGNITOSYNC_DATA]")
+	identity := fs.String("identity", demoIdentity, "identity id to write as")
+	pool := fs.String("pool", "", "identity pool id (default: the embedded worker's first pool)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: worker put [flags] DATASET KEY VALUE\n\nWrites one record through the embedded Cognito Sync service of a running worker.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() != 3 {
+		fs.Usage()
+		return errors.New("put needs DATASET KEY VALUE")
+	}
+	info := loadEmbeddedInfo(*data)
+	if info.Endpoint == "" {
+		return fmt.Errorf("no embedded worker found in %s (start one with: go run ./cmd/worker --demo)", *data)
+	}
+	if *pool == "" {
+		*pool = info.Pool
+	}
+	rec, err := putRecord(ctx, clientFor(info), *pool, *identity, fs.Arg(0), fs.Arg(1), fs.Arg(2))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "put %s/%s %s=%q (syncCount %d) via %s\n", *identity, fs.Arg(0), rec.Key, fs.Arg(2), rec.SyncCount, info.Endpoint)
+	return nil
+}
+
+// withPlaceholder keeps the AWS credential chain but falls back to a fixed
+// key for endpoints that do not check signatures.
+func withPlaceholder(chain aws.CredentialsProvider) aws.CredentialsProvider {
+	return aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
+		if chain != nil {
+			if cr, err := chain.Retrieve(ctx); err == nil {
+				return cr, nil
+			}
+		}
+		return aws.Credentials{AccessKeyID: "worker", SecretAccessKey: "worker", Source: "worker placeholder"}, nil
+	}))
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cognitosync/cognitosync/pipeline"
+	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+)
+
+// kinesisSubscribers builds one Subscriber per route: consumer group
+// <group>.<route>, so every route has its own checkpoints and a route whose
+// sink is down holds back only its own position in each shard.
+func kinesisSubscribers(c Config, cfg aws.Config, cps kinesis.CheckpointStore, sm *streamMetrics, log watermill.LoggerAdapter) func(pipeline.Route) (message.Subscriber, error) {
+	kc := awskinesis.NewFromConfig(cfg, func(o *awskinesis.Options) {
+		if c.KinesisEndpoint != "" {
+			o.BaseEndpoint = aws.String(c.KinesisEndpoint)
+		}
+	})
+	return func(r pipeline.Route) (message.Subscriber, error) {
+		return kinesis.NewSubscriber(kinesis.SubscriberConfig{
+			Client:        kc,
+			ConsumerGroup: c.ConsumerGroup + "." + r.Name,
+			Checkpoints:   sm.checkpoints(r.Name, cps),
+			Marshaler:     kinesis.RawMarshaler{}, // Cognito writes bare JSON records
+			StartAtLatest: c.StartAt == "latest",
+			OnGetRecords:  sm.onGetRecords(r.Name),
+		}, log)
+	}
+}
+
+// streamMetrics exports shard lag, checkpoint age and leases held (metric
+// contract in pipeline/metricnames.go), computed at scrape time from what
+// the route subscribers report.
+type streamMetrics struct {
+	stream string
+	router interface {
+		Waiting(route, shard string) bool
+	}
+
+	mu     sync.Mutex
+	shards map[routeShard]*shardState
+
+	behind, age, leases *prometheus.Desc
+}
+
+type routeShard struct{ route, shard string }
+
+type shardState struct {
+	behind     int64
+	lastRead   time.Time
+	checkpoint time.Time // last checkpoint saved, or first read
+}
+
+func newStreamMetrics(stream string) *streamMetrics {
+	return &streamMetrics{
+		stream: stream,
+		shards: map[routeShard]*shardState{},
+		behind: prometheus.NewDesc(pipeline.MetricShardMillisBehindLatest,
+			"MillisBehindLatest of the last GetRecords of a shard (the slowest route).", []string{"stream", "shard"}, nil),
+		age: prometheus.NewDesc(pipeline.MetricCheckpointAge,
+			"Seconds since the shard's last checkpoint while a message of it waits to be acknowledged (the slowest route); 0 when idle.", []string{"stream", "shard"}, nil),
+		leases: prometheus.NewDesc(pipeline.MetricLeasesHeld,
+			"Shards this worker reads. pipeline/kinesis has no leases yet: every worker reads every shard.", []string{"stream"}, nil),
+	}
+}
+
+func (m *streamMetrics) state(route, shard string) *shardState {
+	k := routeShard{route, shard}
+	s := m.shards[k]
+	if s == nil {
+		s = &shardState{checkpoint: time.Now()}
+		m.shards[k] = s
+	}
+	return s
+}
+
+func (m *streamMetrics) onGetRecords(route string) func(kinesis.GetRecordsInfo) {
+	return func(i kinesis.GetRecordsInfo) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		s := m.state(route, i.ShardID)
+		s.lastRead = time.Now()
+		if i.MillisBehindLatest >= 0 {
+			s.behind = i.MillisBehindLatest
+		}
+	}
+}
+
+// checkpoints wraps a CheckpointStore to time each route's checkpoints.
+func (m *streamMetrics) checkpoints(route string, next kinesis.CheckpointStore) kinesis.CheckpointStore {
+	return timedCheckpoints{next: next, saved: func(shard string) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.state(route, shard).checkpoint = time.Now()
+	}}
+}
+
+func (m *streamMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.behind
+	ch <- m.age
+	ch <- m.leases
+}
+
+func (m *streamMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	behind, age := map[string]float64{}, map[string]float64{}
+	for k, s := range m.shards {
+		if now.Sub(s.lastRead) > 2*time.Minute {
+			continue // no longer read (closed shard, stopped route)
+		}
+		behind[k.shard] = max(behind[k.shard], float64(s.behind))
+		a := 0.0
+		if m.router != nil && m.router.Waiting(k.route, k.shard) {
+			a = now.Sub(s.checkpoint).Seconds()
+		}
+		age[k.shard] = max(age[k.shard], a)
+	}
+	for shard, v := range behind {
+		ch <- prometheus.MustNewConstMetric(m.behind, prometheus.GaugeValue, v, m.stream, shard)
+		ch <- prometheus.MustNewConstMetric(m.age, prometheus.GaugeValue, age[shard], m.stream, shard)
+	}
+	ch <- prometheus.MustNewConstMetric(m.leases, prometheus.GaugeValue, float64(len(behind)), m.stream)
+}
+
+type timedCheckpoints struct {
+	next  kinesis.CheckpointStore
+	saved func(shard string)
+}
+
+func (t timedCheckpoints) Checkpoints(ctx context.Context, group, stream string) (map[string]kinesis.Checkpoint, error) {
+	return t.next.Checkpoints(ctx, group, stream)
+}
+
+func (t timedCheckpoints) SaveCheckpoint(ctx context.Context, group, stream, shardID string, cp kinesis.Checkpoint) error {
+	if err := t.next.SaveCheckpoint(ctx, group, stream, shardID, cp); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	t.saved(shardID)
+	return nil
+}

@@ -1,0 +1,133 @@
+package pipeline_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cognitosync/cognitosync/pipeline"
+)
+
+func TestGlob(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"*", "", true},
+		{"*", "anything:at/all", true},
+		{"settings", "settings", true},
+		{"settings", "settings2", false},
+		{"us-east-1:*", "us-east-1:0c1ba052-e098-41fa-a76e-eaa2c125f861", true},
+		{"us-east-1:*", "eu-west-1:0c1ba052", false},
+		{"*:0c1b*", "us-east-1:0c1ba052", true},
+		{"game.*.score", "game.level1.score", true},
+		{"game.*.score", "game.level1.scores", false},
+		{"a?c", "abc", true},
+		{"a?c", "äöc", false},
+		{"a?c", "aöc", true}, // '?' is one character, not one byte
+		{"a*b*c", "aXbYbZc", true},
+		{"a*b*c", "aXbYbZ", false},
+		{`\*`, "*", true},
+		{`\*`, "x", false},
+		{`a\?`, "a?", true},
+		{`a\?`, "ab", false},
+		{"", "", true},
+		{"", "x", false},
+		{"**", "x", true},
+	} {
+		if got := pipeline.Glob(tc.pattern, tc.s); got != tc.want {
+			t.Errorf("Glob(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
+		}
+	}
+}
+
+func change(pool, id, ds, key string, op pipeline.Op) pipeline.Change {
+	return pipeline.Change{IdentityPoolID: pool, IdentityID: id, DatasetName: ds, Key: key, Op: op, SyncCount: 1}
+}
+
+func TestRoute_Match(t *testing.T) {
+	const pool, other = "us-east-1:00000000-0000-4000-8000-000000000001", "eu-west-1:00000000-0000-4000-8000-000000000002"
+	c := change(pool, "us-east-1:abc", "settings", "theme", pipeline.OpReplace)
+	for _, tc := range []struct {
+		name  string
+		route pipeline.Route
+		c     pipeline.Change
+		want  bool
+	}{
+		{"empty route matches everything", pipeline.Route{}, c, true},
+		{"pool glob", pipeline.Route{Pools: []string{"us-east-1:*"}}, c, true},
+		{"pool glob other region", pipeline.Route{Pools: []string{"us-east-1:*"}}, change(other, "x", "settings", "k", pipeline.OpReplace), false},
+		{"one of several pools", pipeline.Route{Pools: []string{other, pool}}, c, true},
+		{"identity", pipeline.Route{Identities: []string{"*:abc"}}, c, true},
+		{"identity mismatch", pipeline.Route{Identities: []string{"*:abd"}}, c, false},
+		{"dataset", pipeline.Route{Datasets: []string{"settings", "profile"}}, c, true},
+		{"dataset mismatch", pipeline.Route{Datasets: []string{"profile"}}, c, false},
+		{"key prefix", pipeline.Route{Keys: []string{"the*"}}, c, true},
+		{"key mismatch", pipeline.Route{Keys: []string{"score.*"}}, c, false},
+		{"op replace", pipeline.Route{Ops: []pipeline.Op{pipeline.OpReplace}}, c, true},
+		{"op remove only", pipeline.Route{Ops: []pipeline.Op{pipeline.OpRemove}}, c, false},
+		{"op remove matches remove", pipeline.Route{Ops: []pipeline.Op{pipeline.OpRemove}}, change(pool, "i", "d", "k", pipeline.OpRemove), true},
+		{"all lists must match", pipeline.Route{Pools: []string{pool}, Datasets: []string{"settings"}, Keys: []string{"nope"}}, c, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.route.Match(tc.c); got != tc.want {
+				t.Errorf("Match = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRoute_Filter(t *testing.T) {
+	r := pipeline.Route{Keys: []string{"a*"}}
+	batch := []pipeline.Change{change("p", "i", "d", "a1", pipeline.OpReplace), change("p", "i", "d", "b", pipeline.OpReplace), change("p", "i", "d", "a2", pipeline.OpRemove)}
+	got := r.Filter(batch)
+	if len(got) != 2 || got[0].Key != "a1" || got[1].Key != "a2" {
+		t.Fatalf("Filter = %+v", got)
+	}
+	if r.Filter(batch[1:2]) != nil {
+		t.Fatal("want nil when nothing matches")
+	}
+}
+
+func TestParseRoutes(t *testing.T) {
+	yml := `
+routes:
+  - name: settings-to-db
+    pools: ["us-east-1:*"]
+    datasets: [settings]
+    keys: ["theme", "score.*"]
+    ops: [replace]
+    sinks: [db, files]
+  - name: everything
+    sinks: [files]
+`
+	tab, err := pipeline.ParseRoutes([]byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Routes) != 2 || tab.Routes[0].Ops[0] != pipeline.OpReplace || tab.Routes[0].Sinks[1] != "files" || tab.Routes[1].Pools != nil {
+		t.Fatalf("routes = %+v", tab.Routes)
+	}
+	js := `{"routes":[{"name":"all","sinks":["files"]}]}`
+	if _, err := pipeline.ParseRoutes([]byte(js)); err != nil {
+		t.Fatalf("JSON: %v", err)
+	}
+}
+
+func TestParseRoutes_Invalid(t *testing.T) {
+	for name, tc := range map[string]struct{ doc, want string }{
+		"unknown field":  {"routes:\n  - name: a\n    dataset: [x]\n    sinks: [s]\n", "field dataset not found"},
+		"no sinks":       {"routes:\n  - name: a\n", "needs at least one sink"},
+		"bad op":         {"routes:\n  - name: a\n    ops: [delete]\n    sinks: [s]\n", `op "delete"`},
+		"duplicate name": {"routes:\n  - name: a\n    sinks: [s]\n  - name: a\n    sinks: [s]\n", "defined twice"},
+		"bad name":       {"routes:\n  - name: 'a b'\n    sinks: [s]\n", "name must be"},
+		"empty pattern":  {"routes:\n  - name: a\n    keys: ['']\n    sinks: [s]\n", "empty pattern"},
+		"no routes":      {"routes: []\n", "no routes"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := pipeline.ParseRoutes([]byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
