@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cognitosync/cognitosync/internal/cliconfig"
 )
 
 // Config is syncd's configuration, from flags with environment fallbacks.
@@ -97,45 +97,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := Config{DeveloperKeys: map[string]string{}}
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	var envErrs []error
-	envDur := func(name string, def time.Duration) time.Duration {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a duration such as 30s or 1h", name, v))
-			return def
-		}
-		return d
-	}
-	envInt := func(name string, def int64) int64 {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a whole number", name, v))
-			return def
-		}
-		return n
-	}
+	env := cliconfig.NewEnv(getenv)
 	var pools listFlag
-	fs.StringVar(&c.Listen, "listen", env("SYNCD_LISTEN", "127.0.0.1:8080"),
+	fs.StringVar(&c.Listen, "listen", env.String("SYNCD_LISTEN", "127.0.0.1:8080"),
 		"address to serve the Cognito Sync and Cognito Identity APIs, /metrics and /healthz on [SYNCD_LISTEN]")
-	fs.StringVar(&c.MetricsListen, "metrics-listen", env("SYNCD_METRICS_LISTEN", ""),
+	fs.StringVar(&c.MetricsListen, "metrics-listen", env.String("SYNCD_METRICS_LISTEN", ""),
 		"also serve /metrics and /healthz on this address, e.g. :9090 (default: only on --listen) [SYNCD_METRICS_LISTEN]")
-	fs.StringVar(&c.DataDir, "data", env("SYNCD_DATA", "./data"),
+	fs.StringVar(&c.DataDir, "data", env.String("SYNCD_DATA", "./data"),
 		"directory for the SQLite database (created if missing); ignored with --store [SYNCD_DATA]")
-	fs.StringVar(&c.StoreURL, "store", env("SYNCD_STORE", ""),
+	fs.StringVar(&c.StoreURL, "store", env.String("SYNCD_STORE", ""),
 		"a postgres:// URL to keep data in PostgreSQL instead of SQLite; several syncd may share it [SYNCD_STORE]")
 	keys := keyList(c.DeveloperKeys)
 	if v := getenv("SYNCD_DEVELOPER_KEYS"); v != "" {
@@ -145,40 +115,40 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	fs.Var(keys, "developer-key",
 		"developer credentials ACCESS_KEY_ID:SECRET, repeatable; developer-only operations need them\n(default: a random key printed at start-up) [SYNCD_DEVELOPER_KEYS, comma-separated]")
-	fs.StringVar(&c.AccountID, "account-id", env("SYNCD_ACCOUNT_ID", "000000000000"),
+	fs.StringVar(&c.AccountID, "account-id", env.String("SYNCD_ACCOUNT_ID", "000000000000"),
 		"AWS account id reported as LastModifiedBy for developer writes [SYNCD_ACCOUNT_ID]")
-	fs.StringVar(&c.Region, "region", env("SYNCD_REGION", env("AWS_REGION", "us-east-1")),
+	fs.StringVar(&c.Region, "region", env.String("SYNCD_REGION", env.String("AWS_REGION", "us-east-1")),
 		"region clients sign for, and the prefix of new pool and identity ids [SYNCD_REGION, AWS_REGION]")
 	if v := getenv("SYNCD_POOLS"); v != "" {
 		_ = pools.Set(v)
 	}
 	fs.Var(&pools, "pool",
 		"create this identity pool at start-up if it does not exist (unauthenticated identities allowed), repeatable;\ne.g. us-east-1:0c1ba052-e098-41fa-a76e-eaa2c125f861 keeps the id your apps embed [SYNCD_POOLS]")
-	fs.DurationVar(&c.SessionTTL, "session-ttl", envDur("SYNCD_SESSION_TTL", time.Hour),
+	fs.DurationVar(&c.SessionTTL, "session-ttl", env.Duration("SYNCD_SESSION_TTL", time.Hour),
 		"lifetime of a SyncSessionToken [SYNCD_SESSION_TTL]")
-	fs.DurationVar(&c.CredentialTTL, "credential-ttl", envDur("SYNCD_CREDENTIAL_TTL", time.Hour),
+	fs.DurationVar(&c.CredentialTTL, "credential-ttl", env.Duration("SYNCD_CREDENTIAL_TTL", time.Hour),
 		"lifetime of credentials from GetCredentialsForIdentity [SYNCD_CREDENTIAL_TTL]")
-	fs.IntVar(&c.MaxDatasets, "max-datasets", int(envInt("SYNCD_MAX_DATASETS", 20)),
+	fs.IntVar(&c.MaxDatasets, "max-datasets", int(env.Int("SYNCD_MAX_DATASETS", 20)),
 		"datasets per identity (AWS: 20) [SYNCD_MAX_DATASETS]")
-	fs.Int64Var(&c.MaxRecords, "max-records", envInt("SYNCD_MAX_RECORDS", 1024),
+	fs.Int64Var(&c.MaxRecords, "max-records", env.Int("SYNCD_MAX_RECORDS", 1024),
 		"records per dataset (AWS: 1024) [SYNCD_MAX_RECORDS]")
-	fs.Int64Var(&c.MaxDatasetBytes, "max-dataset-bytes", envInt("SYNCD_MAX_DATASET_BYTES", 1<<20),
+	fs.Int64Var(&c.MaxDatasetBytes, "max-dataset-bytes", env.Int("SYNCD_MAX_DATASET_BYTES", 1<<20),
 		"bytes of keys and values per dataset (AWS: 1 MB) [SYNCD_MAX_DATASET_BYTES]")
-	fs.StringVar(&c.LogLevel, "log-level", env("SYNCD_LOG_LEVEL", "info"), "debug, info, warn or error [SYNCD_LOG_LEVEL]")
-	fs.StringVar(&c.LogFormat, "log-format", env("SYNCD_LOG_FORMAT", "text"), "text or json [SYNCD_LOG_FORMAT]")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDur("SYNCD_SHUTDOWN_TIMEOUT", 15*time.Second),
+	fs.StringVar(&c.LogLevel, "log-level", env.String("SYNCD_LOG_LEVEL", "info"), "debug, info, warn or error [SYNCD_LOG_LEVEL]")
+	fs.StringVar(&c.LogFormat, "log-format", env.String("SYNCD_LOG_FORMAT", "text"), "text or json [SYNCD_LOG_FORMAT]")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.Duration("SYNCD_SHUTDOWN_TIMEOUT", 15*time.Second),
 		"how long to let in-flight requests finish on SIGTERM/SIGINT [SYNCD_SHUTDOWN_TIMEOUT]")
-	fs.StringVar(&c.LambdaEndpoint, "lambda-endpoint", env("SYNCD_LAMBDA_ENDPOINT", ""),
+	fs.StringVar(&c.LambdaEndpoint, "lambda-endpoint", env.String("SYNCD_LAMBDA_ENDPOINT", ""),
 		"URL of a Lambda-compatible Invoke API for pools' SyncTrigger functions, e.g. a Lambda Runtime Interface Emulator\n(default: AWS Lambda, configured by the standard AWS environment) [SYNCD_LAMBDA_ENDPOINT]")
-	fs.StringVar(&c.LambdaFunctionName, "lambda-function-name", env("SYNCD_LAMBDA_FUNCTION_NAME", ""),
+	fs.StringVar(&c.LambdaFunctionName, "lambda-function-name", env.String("SYNCD_LAMBDA_FUNCTION_NAME", ""),
 		"invoke this function name instead of the pool's SyncTrigger ARN (the emulator serves only \"function\") [SYNCD_LAMBDA_FUNCTION_NAME]")
-	fs.StringVar(&c.Stream, "stream", env("SYNCD_STREAM", streamKinesis),
+	fs.StringVar(&c.Stream, "stream", env.String("SYNCD_STREAM", streamKinesis),
 		"Cognito Streams: kinesis publishes changes of pools with StreamingStatus ENABLED (and BulkPublish) to Kinesis;\nnone keeps them in the outbox until a syncd with a stream runs [SYNCD_STREAM]")
-	fs.StringVar(&c.KinesisEndpoint, "kinesis-endpoint", env("SYNCD_KINESIS_ENDPOINT", ""),
+	fs.StringVar(&c.KinesisEndpoint, "kinesis-endpoint", env.String("SYNCD_KINESIS_ENDPOINT", ""),
 		"URL of a Kinesis-compatible endpoint, e.g. http://127.0.0.1:4567 (kinesalite)\n(default: AWS Kinesis, configured by the standard AWS environment) [SYNCD_KINESIS_ENDPOINT]")
-	fs.StringVar(&c.S3Bucket, "s3-bucket", env("SYNCD_S3_BUCKET", ""),
+	fs.StringVar(&c.S3Bucket, "s3-bucket", env.String("SYNCD_S3_BUCKET", ""),
 		"S3 bucket for stream records larger than one Kinesis record (sent as payloadType S3Url with a pre-signed URL);\nwithout it such a change waits in the outbox [SYNCD_S3_BUCKET]")
-	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env("SYNCD_S3_ENDPOINT", ""),
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env.String("SYNCD_S3_ENDPOINT", ""),
 		"URL of an S3-compatible endpoint for --s3-bucket (path-style) (default: AWS S3) [SYNCD_S3_ENDPOINT]")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
@@ -191,7 +161,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return c, fmt.Errorf("unexpected arguments %q; see syncd --help", fs.Args())
 	}
 	c.Pools = pools
-	if err := errors.Join(envErrs...); err != nil {
+	if err := env.Err(); err != nil {
 		return c, err
 	}
 	return c, c.Validate()
@@ -229,14 +199,6 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be an http:// or https:// URL, got %q", name, u))
 		}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.LogLevel))
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat))
-	}
+	errs = append(errs, cliconfig.ValidateLog(c.LogLevel, c.LogFormat)...)
 	return errors.Join(errs...)
 }

@@ -6,15 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cognitosync/cognitosync/internal/cliconfig"
 	"github.com/cognitosync/cognitosync/pipeline"
 )
 
@@ -126,89 +125,60 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c Config
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	var envErrs []error
-	envDur := func(name string, def time.Duration) time.Duration {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a duration such as 30s or 1h", name, v))
-			return def
-		}
-		return d
-	}
-	envBool := func(name string) bool {
-		v := getenv(name)
-		if v == "" {
-			return false
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q: want true or false", name, v))
-		}
-		return b
-	}
-	fs.StringVar(&c.Mode, "mode", env("COGNITOSYNC_MODE", modeAuto),
+	env := cliconfig.NewEnv(getenv)
+	fs.StringVar(&c.Mode, "mode", env.String("COGNITOSYNC_MODE", modeAuto),
 		"auto, embedded or remote; auto is embedded unless --sync-endpoint, --kinesis-endpoint or --stream is set [COGNITOSYNC_MODE]")
-	fs.StringVar(&c.ConfigFile, "config", env("COGNITOSYNC_CONFIG", ""),
+	fs.StringVar(&c.ConfigFile, "config", env.String("COGNITOSYNC_CONFIG", ""),
 		"YAML (or JSON) file with sinks: and routes: (see README); without it one route \"default\" sends everything to --sinks [COGNITOSYNC_CONFIG]")
-	fs.StringVar(&c.SyncEndpoint, "sync-endpoint", env("COGNITOSYNC_SYNC_ENDPOINT", ""),
+	fs.StringVar(&c.SyncEndpoint, "sync-endpoint", env.String("COGNITOSYNC_SYNC_ENDPOINT", ""),
 		"Cognito Sync endpoint, e.g. http://127.0.0.1:8080 for syncd (default in remote mode: AWS, credentials from the standard AWS chain) [COGNITOSYNC_SYNC_ENDPOINT]")
-	fs.StringVar(&c.KinesisEndpoint, "kinesis-endpoint", env("COGNITOSYNC_KINESIS_ENDPOINT", ""),
+	fs.StringVar(&c.KinesisEndpoint, "kinesis-endpoint", env.String("COGNITOSYNC_KINESIS_ENDPOINT", ""),
 		"Kinesis-compatible endpoint, e.g. http://127.0.0.1:4567 (default in remote mode: AWS Kinesis) [COGNITOSYNC_KINESIS_ENDPOINT]")
-	fs.StringVar(&c.Region, "region", env("COGNITOSYNC_REGION", env("AWS_REGION", "us-east-1")),
+	fs.StringVar(&c.Region, "region", env.String("COGNITOSYNC_REGION", env.String("AWS_REGION", "us-east-1")),
 		"AWS region of Cognito Sync and Kinesis [COGNITOSYNC_REGION, AWS_REGION]")
-	fs.StringVar(&c.Stream, "stream", env("COGNITOSYNC_STREAM_NAME", ""),
+	fs.StringVar(&c.Stream, "stream", env.String("COGNITOSYNC_STREAM_NAME", ""),
 		"the pool's Cognito stream (Kinesis stream name); required in remote mode (embedded default: cognito-sync-stream) [COGNITOSYNC_STREAM_NAME]")
 	var pools listFlag
 	_ = pools.Set(getenv("COGNITOSYNC_IDENTITY_POOLS"))
 	fs.Var(&pools, "pool",
 		"identity pool id, repeatable: bulk-published with --bulk-publish; in embedded mode created with streaming on (default there: a demo pool) [COGNITOSYNC_IDENTITY_POOLS, comma-separated]")
-	fs.BoolVar(&c.BulkPublish, "bulk-publish", envBool("COGNITOSYNC_BULK_PUBLISH"),
+	fs.BoolVar(&c.BulkPublish, "bulk-publish", env.Bool("COGNITOSYNC_BULK_PUBLISH"),
 		"at start-up call BulkPublish for every --pool and follow it to SUCCEEDED/FAILED (consumption starts at once) [COGNITOSYNC_BULK_PUBLISH]")
-	fs.StringVar(&c.MetricsListen, "metrics-listen", env("COGNITOSYNC_METRICS_LISTEN", "127.0.0.1:9090"),
+	fs.StringVar(&c.MetricsListen, "metrics-listen", env.String("COGNITOSYNC_METRICS_LISTEN", "127.0.0.1:9090"),
 		"address of /metrics, /healthz and /readyz [COGNITOSYNC_METRICS_LISTEN]")
-	fs.StringVar(&c.DataDir, "data", env("COGNITOSYNC_DATA", "./data"),
+	fs.StringVar(&c.DataDir, "data", env.String("COGNITOSYNC_DATA", "./data"),
 		"directory of the embedded SQLite database, checkpoints (without --database-url), JSONL output and the poison file [COGNITOSYNC_DATA]")
-	fs.StringVar(&c.ConsumerGroup, "consumer-group", env("COGNITOSYNC_CONSUMER_GROUP", "cognitosync-worker"),
+	fs.StringVar(&c.ConsumerGroup, "consumer-group", env.String("COGNITOSYNC_CONSUMER_GROUP", "cognitosync-worker"),
 		"checkpoint namespace; each route reads as <group>.<route>, so checkpoints are per route [COGNITOSYNC_CONSUMER_GROUP]")
-	fs.StringVar(&c.DatabaseURL, "database-url", env("COGNITOSYNC_DATABASE_URL", ""),
+	fs.StringVar(&c.DatabaseURL, "database-url", env.String("COGNITOSYNC_DATABASE_URL", ""),
 		"postgres:// URL for Kinesis checkpoints (shared by workers) and the postgres sink (default: SQLite in --data) [COGNITOSYNC_DATABASE_URL]")
-	fs.StringVar(&c.StartAt, "start-at", env("COGNITOSYNC_START_AT", "trim-horizon"),
+	fs.StringVar(&c.StartAt, "start-at", env.String("COGNITOSYNC_START_AT", "trim-horizon"),
 		"where a route without checkpoint starts reading a shard: trim-horizon (all retained records) or latest [COGNITOSYNC_START_AT]")
 	var sinks listFlag
-	_ = sinks.Set(env("COGNITOSYNC_SINKS", "jsonl"))
+	_ = sinks.Set(env.String("COGNITOSYNC_SINKS", "jsonl"))
 	fs.Var(&sinks, "sinks",
 		"sinks of the default route (without --config): jsonl, postgres, webhook; comma-separated (default jsonl) [COGNITOSYNC_SINKS]")
-	fs.StringVar(&c.OutDir, "out", env("COGNITOSYNC_OUT", ""),
+	fs.StringVar(&c.OutDir, "out", env.String("COGNITOSYNC_OUT", ""),
 		"directory of the jsonl sink (default: <data>/out) [COGNITOSYNC_OUT]")
-	fs.StringVar(&c.WebhookURL, "webhook-url", env("COGNITOSYNC_WEBHOOK_URL", ""),
+	fs.StringVar(&c.WebhookURL, "webhook-url", env.String("COGNITOSYNC_WEBHOOK_URL", ""),
 		"URL of the webhook sink [COGNITOSYNC_WEBHOOK_URL]")
-	fs.StringVar(&c.WebhookSecret, "webhook-secret", env("COGNITOSYNC_WEBHOOK_SECRET", ""),
+	fs.StringVar(&c.WebhookSecret, "webhook-secret", env.String("COGNITOSYNC_WEBHOOK_SECRET", ""),
 		"HMAC-SHA256 key of the webhook sink [COGNITOSYNC_WEBHOOK_SECRET]")
-	fs.StringVar(&c.PoisonFile, "poison-file", env("COGNITOSYNC_POISON_FILE", ""),
+	fs.StringVar(&c.PoisonFile, "poison-file", env.String("COGNITOSYNC_POISON_FILE", ""),
 		"JSON Lines file of poisoned messages with their reason (default: <data>/poison.jsonl) [COGNITOSYNC_POISON_FILE]")
-	fs.DurationVar(&c.RetryInitial, "retry-initial", envDur("COGNITOSYNC_RETRY_INITIAL", 200*time.Millisecond),
+	fs.DurationVar(&c.RetryInitial, "retry-initial", env.Duration("COGNITOSYNC_RETRY_INITIAL", 200*time.Millisecond),
 		"first wait before retrying a failing sink; doubles per retry [COGNITOSYNC_RETRY_INITIAL]")
-	fs.DurationVar(&c.RetryMax, "retry-max", envDur("COGNITOSYNC_RETRY_MAX", 30*time.Second),
+	fs.DurationVar(&c.RetryMax, "retry-max", env.Duration("COGNITOSYNC_RETRY_MAX", 30*time.Second),
 		"longest wait between retries of a failing sink (a down sink is retried until it is back) [COGNITOSYNC_RETRY_MAX]")
-	fs.StringVar(&c.Listen, "listen", env("COGNITOSYNC_LISTEN", "127.0.0.1:8080"),
+	fs.StringVar(&c.Listen, "listen", env.String("COGNITOSYNC_LISTEN", "127.0.0.1:8080"),
 		"embedded mode: address the in-process Cognito Sync and Cognito Identity APIs are served on, for SDKs [COGNITOSYNC_LISTEN]")
-	fs.StringVar(&c.DeveloperKey, "developer-key", env("COGNITOSYNC_DEVELOPER_KEY", ""),
+	fs.StringVar(&c.DeveloperKey, "developer-key", env.String("COGNITOSYNC_DEVELOPER_KEY", ""),
 		"embedded mode: developer credentials ACCESS_KEY_ID:SECRET (default: generated once, kept in <data>/embedded.json) [COGNITOSYNC_DEVELOPER_KEY]")
-	fs.BoolVar(&c.Demo, "demo", envBool("COGNITOSYNC_DEMO"),
+	fs.BoolVar(&c.Demo, "demo", env.Bool("COGNITOSYNC_DEMO"),
 		"embedded mode: write demo datasets, bulk-publish them and print how to make live updates [COGNITOSYNC_DEMO]")
-	fs.StringVar(&c.LogLevel, "log-level", env("COGNITOSYNC_LOG_LEVEL", "info"), "debug, info, warn or error [COGNITOSYNC_LOG_LEVEL]")
-	fs.StringVar(&c.LogFormat, "log-format", env("COGNITOSYNC_LOG_FORMAT", "text"), "text or json [COGNITOSYNC_LOG_FORMAT]")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDur("COGNITOSYNC_SHUTDOWN_TIMEOUT", 30*time.Second),
+	fs.StringVar(&c.LogLevel, "log-level", env.String("COGNITOSYNC_LOG_LEVEL", "info"), "debug, info, warn or error [COGNITOSYNC_LOG_LEVEL]")
+	fs.StringVar(&c.LogFormat, "log-format", env.String("COGNITOSYNC_LOG_FORMAT", "text"), "text or json [COGNITOSYNC_LOG_FORMAT]")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.Duration("COGNITOSYNC_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long to let in-flight messages finish on SIGTERM/SIGINT [COGNITOSYNC_SHUTDOWN_TIMEOUT]")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
@@ -218,7 +188,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		return c, fs, err
 	}
 	c.Pools, c.Sinks = pools, sinks
-	if err := errors.Join(envErrs...); err != nil {
+	if err := env.Err(); err != nil {
 		return c, fs, err
 	}
 	if c.ConfigFile != "" {
@@ -348,13 +318,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.LogLevel))
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat))
-	}
+	errs = append(errs, cliconfig.ValidateLog(c.LogLevel, c.LogFormat)...)
 	return errors.Join(errs...)
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cognitosync/cognitosync/internal/cliconfig"
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
@@ -47,13 +48,7 @@ func main() {
 }
 
 func newLogger(c Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.LogLevel)) // checked by Validate
-	opts := &slog.HandlerOptions{Level: level}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return cliconfig.NewLogger(c.LogLevel, c.LogFormat, w)
 }
 
 // run dispatches the subcommands and runs the worker until ctx ends.

@@ -1,0 +1,101 @@
+// Package cliconfig holds what the commands share for reading configuration:
+// environment-variable defaults for flags with their parse errors collected,
+// and the structured logger every binary builds from --log-level and
+// --log-format. Only cmd/* use it; packages take plain Config structs.
+package cliconfig
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// Env reads flag defaults from environment variables. A value that does not
+// parse keeps the default and is reported by Err, so a typo in an
+// environment variable stops the program instead of being ignored.
+type Env struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// NewEnv returns an Env over getenv (os.Getenv in main, a map in tests).
+func NewEnv(getenv func(string) string) *Env { return &Env{getenv: getenv} }
+
+// String returns the variable, or def when it is unset or empty.
+func (e *Env) String(name, def string) string {
+	if v := e.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Duration parses the variable as a time.Duration.
+func (e *Env) Duration(name string, def time.Duration) time.Duration {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a duration such as 30s or 1h", name, v))
+		return def
+	}
+	return d
+}
+
+// Int parses the variable as a whole number.
+func (e *Env) Int(name string, def int64) int64 {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a whole number", name, v))
+		return def
+	}
+	return n
+}
+
+// Bool parses the variable as a boolean; unset is false.
+func (e *Env) Bool(name string) bool {
+	v := e.getenv(name)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want true or false", name, v))
+	}
+	return b
+}
+
+// Err joins every parse error seen so far.
+func (e *Env) Err() error { return errors.Join(e.errs...) }
+
+// ValidateLog checks --log-level and --log-format values.
+func ValidateLog(level, format string) []error {
+	var errs []error
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", level))
+	}
+	if format != "text" && format != "json" {
+		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", format))
+	}
+	return errs
+}
+
+// NewLogger returns the structured logger for a validated level and format.
+func NewLogger(level, format string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level)) // checked by ValidateLog
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
