@@ -80,11 +80,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			"access_key_id", id, "secret_access_key", secret)
 	}
 
-	invoker, err := newTriggerInvoker(ctx, c)
+	reg := prometheus.NewRegistry()
+	lambdaInvoker, err := newTriggerInvoker(ctx, c)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
+	invoker, err := trigger.Instrument(lambdaInvoker, reg)
+	if err != nil {
+		return err
+	}
 	owner := processOwner()
 	stream, err := newStreaming(ctx, c, store, owner, reg, log) // stream.go
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cognitosync/cognitosync/syncapi"
 )
@@ -129,6 +130,51 @@ func TestInProcess(t *testing.T) {
 		cancel()
 		if !errors.Is(err, kind) {
 			t.Errorf("%s: want %v, got %v", name, kind, err)
+		}
+	}
+}
+
+func TestInstrument_CountsOutcomes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	errs := map[string]error{
+		"arn:ok":        nil,
+		"arn:rejected":  syncapi.Errorf(syncapi.ErrLambdaOutput, "bad"),
+		"arn:throttled": syncapi.Errorf(syncapi.ErrLambdaThrottled, "slow down"),
+		"arn:timeout":   syncapi.Errorf(syncapi.ErrLambdaTimeout, "late"),
+	}
+	inner := InProcess{}
+	for arn, err := range errs {
+		inner[arn] = func(_ context.Context, ev syncapi.TriggerEvent) (syncapi.TriggerEvent, error) { return ev, err }
+	}
+	inv, err := Instrument(inner, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for arn := range errs {
+		inv.Invoke(context.Background(), arn, syncapi.TriggerEvent{IdentityPoolID: "us-east-1:p"})
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "cognitosync_trigger_invocations_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["pool"] == "us-east-1:p" {
+				got[labels["outcome"]] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	for _, o := range []string{OutcomeOK, OutcomeRejected, OutcomeThrottled, OutcomeTimeout} {
+		if got[o] != 1 {
+			t.Errorf("outcome %s counted %v times, want 1 (all: %v)", o, got[o], got)
 		}
 	}
 }

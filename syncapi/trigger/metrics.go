@@ -1,0 +1,64 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cognitosync/cognitosync/syncapi"
+)
+
+// Invocation outcomes of cognitosync_trigger_invocations_total.
+const (
+	OutcomeOK        = "ok"
+	OutcomeRejected  = "rejected" // function error or invalid output
+	OutcomeThrottled = "throttled"
+	OutcomeTimeout   = "timeout"
+	OutcomeError     = "error"
+)
+
+// Instrumented counts each invocation of the wrapped invoker in
+// cognitosync_trigger_invocations_total{pool,outcome}.
+type Instrumented struct {
+	next  syncapi.TriggerInvoker
+	count *prometheus.CounterVec
+}
+
+var _ syncapi.TriggerInvoker = (*Instrumented)(nil)
+
+// Instrument wraps next; reg may be nil (no metrics, next is returned).
+func Instrument(next syncapi.TriggerInvoker, reg prometheus.Registerer) (syncapi.TriggerInvoker, error) {
+	if reg == nil || next == nil {
+		return next, nil
+	}
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cognitosync_trigger_invocations_total",
+		Help: "SyncTrigger invocations by outcome.",
+	}, []string{"pool", "outcome"})
+	if err := reg.Register(c); err != nil {
+		return nil, err
+	}
+	return &Instrumented{next: next, count: c}, nil
+}
+
+// Invoke calls the wrapped invoker and counts the outcome.
+func (i *Instrumented) Invoke(ctx context.Context, arn string, ev syncapi.TriggerEvent) (syncapi.TriggerEvent, error) {
+	out, err := i.next.Invoke(ctx, arn, ev)
+	i.count.WithLabelValues(ev.IdentityPoolID, outcome(err)).Inc()
+	return out, err
+}
+
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, syncapi.ErrLambdaOutput):
+		return OutcomeRejected
+	case errors.Is(err, syncapi.ErrLambdaThrottled):
+		return OutcomeThrottled
+	case errors.Is(err, syncapi.ErrLambdaTimeout):
+		return OutcomeTimeout
+	}
+	return OutcomeError
+}
