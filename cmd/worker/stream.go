@@ -25,15 +25,29 @@ func kinesisSubscribers(c Config, cfg aws.Config, cps kinesis.CheckpointStore, s
 			o.BaseEndpoint = aws.String(c.KinesisEndpoint)
 		}
 	})
+	// Workers of one consumer group share the shards through leases in the
+	// checkpoint database (issue #4); one owner name per process, each
+	// route in its own group.
+	leases, _ := cps.(kinesis.LeaseStore)
+	owner := processOwner()
 	return func(r pipeline.Route) (message.Subscriber, error) {
-		return kinesis.NewSubscriber(kinesis.SubscriberConfig{
+		sub, err := kinesis.NewSubscriber(kinesis.SubscriberConfig{
 			Client:        kc,
 			ConsumerGroup: c.ConsumerGroup + "." + r.Name,
 			Checkpoints:   sm.checkpoints(r.Name, cps),
+			Leases:        leases,
+			Owner:         owner,
 			Marshaler:     kinesis.RawMarshaler{}, // Cognito writes bare JSON records
 			StartAtLatest: c.StartAt == "latest",
 			OnGetRecords:  sm.onGetRecords(r.Name),
 		}, log)
+		if err != nil {
+			return nil, err
+		}
+		sm.mu.Lock()
+		sm.subscribers = append(sm.subscribers, sub)
+		sm.mu.Unlock()
+		return sub, nil
 	}
 }
 
@@ -46,8 +60,9 @@ type streamMetrics struct {
 		Waiting(route, shard string) bool
 	}
 
-	mu     sync.Mutex
-	shards map[routeShard]*shardState
+	mu          sync.Mutex
+	shards      map[routeShard]*shardState
+	subscribers []*kinesis.Subscriber // one per route; their leases are summed
 
 	behind, age, leases *prometheus.Desc
 }
@@ -69,7 +84,7 @@ func newStreamMetrics(stream string) *streamMetrics {
 		age: prometheus.NewDesc(pipeline.MetricCheckpointAge,
 			"Seconds since the shard's last checkpoint while a message of it waits to be acknowledged (the slowest route); 0 when idle.", []string{"stream", "shard"}, nil),
 		leases: prometheus.NewDesc(pipeline.MetricLeasesHeld,
-			"Shards this worker reads. pipeline/kinesis has no leases yet: every worker reads every shard.", []string{"stream"}, nil),
+			"Shard leases this worker holds, summed over its routes (each route is a consumer group of its own).", []string{"stream"}, nil),
 	}
 }
 
@@ -130,7 +145,11 @@ func (m *streamMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.behind, prometheus.GaugeValue, v, m.stream, shard)
 		ch <- prometheus.MustNewConstMetric(m.age, prometheus.GaugeValue, age[shard], m.stream, shard)
 	}
-	ch <- prometheus.MustNewConstMetric(m.leases, prometheus.GaugeValue, float64(len(behind)), m.stream)
+	held := 0
+	for _, sub := range m.subscribers {
+		held += sub.LeasesHeld()
+	}
+	ch <- prometheus.MustNewConstMetric(m.leases, prometheus.GaugeValue, float64(held), m.stream)
 }
 
 type timedCheckpoints struct {

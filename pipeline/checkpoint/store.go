@@ -1,5 +1,6 @@
-// Package checkpoint is the SQL CheckpointStore of pipeline/kinesis, on
-// SQLite or PostgreSQL through internal/sqldb (issue #3).
+// Package checkpoint is the SQL CheckpointStore (issue #3) and LeaseStore
+// (issue #4) of pipeline/kinesis, on SQLite or PostgreSQL through
+// internal/sqldb.
 package checkpoint
 
 import (
@@ -24,6 +25,10 @@ type Config struct {
 	DB *sqldb.Handle
 	// Now is the clock for updated_at. nil: time.Now.
 	Now func() time.Time
+	// LeaseNow is the clock leases expire by. nil: the database server's,
+	// so that the workers sharing the database need not agree on the time
+	// (on SQLite, the clock of the host the file is on). Tests inject one.
+	LeaseNow func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -40,15 +45,20 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Store keeps checkpoints in the kinesis_checkpoints table. Safe for
-// concurrent use by many goroutines and processes.
+// Store keeps checkpoints in the kinesis_checkpoints table and shard leases
+// in kinesis_leases and kinesis_lease_owners. Safe for concurrent use by
+// many goroutines and processes.
 type Store struct {
 	c    Config
 	save string
 	list string
+	l    leaseStmts
 }
 
-var _ kinesis.CheckpointStore = (*Store)(nil)
+var (
+	_ kinesis.CheckpointStore = (*Store)(nil)
+	_ kinesis.LeaseStore      = (*Store)(nil)
+)
 
 // New migrates the database (component "checkpoint") and returns a Store.
 func New(ctx context.Context, c Config) (*Store, error) {
@@ -81,8 +91,10 @@ func New(ctx context.Context, c Config) (*Store, error) {
 		save = strings.Replace(save, "AND excluded.sequence_number > kinesis_checkpoints.sequence_number",
 			`AND excluded.sequence_number COLLATE "C" > kinesis_checkpoints.sequence_number COLLATE "C"`, 1)
 	}
-	return &Store{c: c, save: d.Rebind(save), list: d.Rebind(
-		"SELECT shard_id, sequence_number, finished FROM kinesis_checkpoints WHERE consumer_group = ? AND stream = ?")}, nil
+	st := &Store{c: c, save: d.Rebind(save), list: d.Rebind(
+		"SELECT shard_id, sequence_number, finished FROM kinesis_checkpoints WHERE consumer_group = ? AND stream = ?")}
+	st.l = st.leaseStatements()
+	return st, nil
 }
 
 // Checkpoints implements kinesis.CheckpointStore.

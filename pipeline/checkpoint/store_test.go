@@ -17,11 +17,72 @@ import (
 
 func TestStore_SQLite(t *testing.T) {
 	checkpointtest.Run(t, func(t *testing.T) kinesis.CheckpointStore {
-		return open(t, filepath.Join(t.TempDir(), "cp.db"))
+		return open(t, filepath.Join(t.TempDir(), "cp.db"), nil)
 	})
 }
 
 func TestStore_Postgres(t *testing.T) {
+	newURL := postgresSchemas(t)
+	checkpointtest.Run(t, func(t *testing.T) kinesis.CheckpointStore {
+		return open(t, newURL(t), nil)
+	})
+}
+
+func TestLeases_SQLite(t *testing.T) {
+	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) kinesis.LeaseStore {
+		return open(t, filepath.Join(t.TempDir(), "cp.db"), now)
+	})
+	t.Run("DatabaseClock", func(t *testing.T) {
+		testDatabaseClock(t, open(t, filepath.Join(t.TempDir(), "cp.db"), nil))
+	})
+}
+
+func TestLeases_Postgres(t *testing.T) {
+	newURL := postgresSchemas(t)
+	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) kinesis.LeaseStore {
+		return open(t, newURL(t), now)
+	})
+	t.Run("DatabaseClock", func(t *testing.T) {
+		testDatabaseClock(t, open(t, newURL(t), nil))
+	})
+}
+
+// testDatabaseClock checks expiry by the database's own clock (no LeaseNow).
+func testDatabaseClock(t *testing.T, st *checkpoint.Store) {
+	ctx := context.Background()
+	const ttl = 300 * time.Millisecond
+	acquire := func(owner string) bool {
+		t.Helper()
+		ok, err := st.AcquireLease(ctx, "g", "s", "shard", owner, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	before := time.Now()
+	if !acquire("a") || acquire("b") {
+		t.Fatal("a should hold the lease, b not")
+	}
+	ls, err := st.Leases(ctx, "g", "s")
+	if err != nil || len(ls) != 1 || !ls[0].Live {
+		t.Fatalf("Leases = %+v, %v", ls, err)
+	}
+	// Same host: the database's clock is ours, to within a second.
+	if d := ls[0].Expires.Sub(before.Add(ttl)); d < -time.Second || d > time.Second {
+		t.Errorf("lease expires %v, want about %v", ls[0].Expires, before.Add(ttl))
+	}
+	time.Sleep(ttl + 100*time.Millisecond)
+	if !acquire("b") {
+		t.Fatal("b should take the expired lease")
+	}
+	if ok, err := st.RenewLease(ctx, "g", "s", "shard", "a", ttl); ok || err != nil {
+		t.Fatalf("RenewLease by a = %v, %v; want false", ok, err)
+	}
+}
+
+// postgresSchemas skips without PostgreSQL and returns a function giving
+// each call an empty schema of its own, so that runs and packages stay apart.
+func postgresSchemas(t *testing.T) func(t *testing.T) string {
 	url := os.Getenv("SYNC_TEST_POSTGRES_URL")
 	if url == "" {
 		if os.Getenv("CI") == "true" {
@@ -29,31 +90,29 @@ func TestStore_Postgres(t *testing.T) {
 		}
 		t.Skip("SYNC_TEST_POSTGRES_URL is not set")
 	}
-	// Schemas named per run keep runs and packages apart.
 	schema := fmt.Sprintf("cp_test_%d", time.Now().UnixNano())
 	admin, err := sqldb.Open(context.Background(), sqldb.Config{URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
+	t.Cleanup(func() { admin.Close() })
 	sep := "?"
 	if strings.Contains(url, "?") {
 		sep = "&"
 	}
 	n := 0
-	checkpointtest.Run(t, func(t *testing.T) kinesis.CheckpointStore {
-		// Each subtest gets its own schema so that it starts empty.
+	return func(t *testing.T) string {
 		n++
 		s := fmt.Sprintf("%s_%d", schema, n)
 		if _, err := admin.DB.Exec("CREATE SCHEMA " + s); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { admin.DB.Exec("DROP SCHEMA " + s + " CASCADE") })
-		return open(t, url+sep+"search_path="+s)
-	})
+		return url + sep + "search_path=" + s
+	}
 }
 
-func open(t *testing.T, url string) *checkpoint.Store {
+func open(t *testing.T, url string, leaseNow func() time.Time) *checkpoint.Store {
 	t.Helper()
 	ctx := context.Background()
 	h, err := sqldb.Open(ctx, sqldb.Config{URL: url})
@@ -61,7 +120,7 @@ func open(t *testing.T, url string) *checkpoint.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	st, err := checkpoint.New(ctx, checkpoint.Config{DB: h})
+	st, err := checkpoint.New(ctx, checkpoint.Config{DB: h, LeaseNow: leaseNow})
 	if err != nil {
 		t.Fatal(err)
 	}

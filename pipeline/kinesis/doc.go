@@ -11,7 +11,15 @@
 // CheckpointStore, redelivers after Nack and follows resharding: a child
 // shard is read only after its parents are finished and checkpointed, so
 // records of one partition key stay in order across SplitShard and
-// MergeShards. Consumer groups are checkpoint namespaces; there are no
-// leases here, so two live subscribers of one group both read every shard
+// MergeShards. Consumer groups are checkpoint namespaces.
+//
+// With SubscriberConfig.Leases (issue #4) the subscribers of a group share
+// the shards: a shard is read only by the owner of its lease in a
+// LeaseStore (pipeline/checkpoint keeps them in PostgreSQL or SQLite), a
+// dead owner's shards are taken over once its leases expire, the live
+// owners balance to ceil(shards/owners) each, and a lease is released
+// only after its shard's reader has settled its in-flight message and saved
+// its checkpoint, so the next owner continues where the last one stopped.
+// Without leases, two live subscribers of one group both read every shard
 // (at-least-once with duplicates, never loss).
 package kinesis

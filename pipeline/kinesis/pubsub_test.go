@@ -25,9 +25,10 @@ import (
 //     partition key (so the UUID is the key), hence its streams have one
 //     shard here; order per partition key across several shards and
 //     resharding is TestSubscriber_Reshard's job.
-//   - GuaranteedOrderWithSingleSubscriber: without leases (a later issue) two
-//     live subscribers of one group both read every shard, so messages fanned
-//     in from several subscribers interleave duplicates out of order.
+//   - GuaranteedOrderWithSingleSubscriber: the suite's subscribers have no
+//     leases, so two live subscribers of one group both read every shard and
+//     messages fanned in from several subscribers interleave duplicates out
+//     of order. Sharing shards through leases is TestSubscriber_Leases' job.
 //   - Persistent: records stay in the stream for its retention period.
 //   - NewSubscriberReceivesOldMessages false here: the suite builds every
 //     subscriber of a test in one consumer group (continuing each other's

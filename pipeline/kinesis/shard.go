@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -18,6 +19,28 @@ type shardReader struct {
 	shard  string
 	start  string // checkpointed sequence number; "" none
 	latest bool   // no checkpoint: start at LATEST
+
+	// With leases: stop is closed when the lease is lost or handed over;
+	// the reader then stops once the in-flight message is settled.
+	// validUntil (unix nanoseconds) is the lease's local deadline, checked
+	// before every delivery in case the coordinator is slow to notice.
+	// Both are nil without leases.
+	stop       <-chan struct{}
+	validUntil *atomic.Int64
+}
+
+// stopped reports whether the reader must stop delivering: its lease is
+// lost, handed over or past its local deadline.
+func (r *shardReader) stopped() bool {
+	if r.stop == nil {
+		return false
+	}
+	select {
+	case <-r.stop:
+		return true
+	default:
+	}
+	return time.Now().UnixNano() >= r.validUntil.Load()
 }
 
 type fetched struct {
@@ -83,6 +106,8 @@ func (r *shardReader) run(ctx context.Context) (finished bool) {
 			continue
 		case <-ctx.Done():
 			return false
+		case <-r.stop: // nil without leases: never
+			return false
 		}
 		if !ok {
 			return false // the fetcher gave up; the coordinator restarts us
@@ -107,9 +132,15 @@ func (r *shardReader) fields() watermill.LogFields {
 	return watermill.LogFields{"stream": r.sub.stream, "shard": r.shard}
 }
 
-// deliver sends one record until it is Acked; false when ctx ended first.
+// deliver sends one record until it is Acked; false when ctx ended or the
+// lease was lost first. A message already sent is settled (Acked or Nacked)
+// before a lost lease stops the reader, so that the next owner does not
+// deliver it while this one is still handling it.
 func (r *shardReader) deliver(ctx context.Context, rec types.Record, behind *int64) bool {
 	c := r.sub.s.c
+	if r.stopped() {
+		return false
+	}
 	base, err := c.Marshaler.Unmarshal(r.shard, rec)
 	if err != nil {
 		// A record the marshaler cannot read can never be delivered; skip it
@@ -123,11 +154,26 @@ func (r *shardReader) deliver(ctx context.Context, rec types.Record, behind *int
 	for {
 		mctx, cancel := context.WithCancel(ctx)
 		msg.SetContext(mctx)
+		var lapse <-chan time.Time // the lease's local deadline, while waiting for the consumer
+		var lapseTimer *time.Timer
+		if r.validUntil != nil {
+			lapseTimer = time.NewTimer(time.Until(time.Unix(0, r.validUntil.Load())))
+			lapse = lapseTimer.C
+		}
 		select {
 		case r.sub.out <- msg:
 		case <-ctx.Done():
 			cancel()
 			return false
+		case <-r.stop:
+			cancel()
+			return false
+		case <-lapse:
+			cancel()
+			return false
+		}
+		if lapseTimer != nil {
+			lapseTimer.Stop()
 		}
 		select {
 		case <-msg.Acked():
@@ -135,7 +181,7 @@ func (r *shardReader) deliver(ctx context.Context, rec types.Record, behind *int
 			return true
 		case <-msg.Nacked():
 			cancel()
-			if !sleep(ctx, c.NackResendSleep) {
+			if r.stopped() || !sleep(ctx, c.NackResendSleep) {
 				return false
 			}
 			msg = base.Copy()

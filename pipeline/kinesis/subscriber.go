@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -62,6 +63,28 @@ type SubscriberConfig struct {
 	NackResendSleep time.Duration
 	// Backoff paces retries after throttling and other errors.
 	Backoff Backoff
+	// Leases shares the stream's shards between the subscribers of the
+	// consumer group (issue #4): a shard is read only by the owner of its
+	// lease. nil: no leases, every subscriber of the group reads every
+	// shard (checkpoints still never move backwards).
+	Leases LeaseStore
+	// Owner names this Subscriber in leases; it must be unique among the
+	// group's subscribers (several route Subscribers of one process, each
+	// in its own group, may share it). "": a random id.
+	Owner string
+	// LeaseTTL is how long a lease lives without renewal: how soon a dead
+	// worker's shards are taken over. Expiry is judged by the store's clock
+	// only; the holder stops delivering (LeaseTTL+RenewInterval)/2 after it
+	// sent its last successful renewal, by its own monotonic clock, so the
+	// clocks' readings may differ arbitrarily: it is enough that over one
+	// LeaseTTL the holder's clock lags the store's by less than the margin
+	// (LeaseTTL-RenewInterval)/2. A message already handed out when the
+	// lease lapses is still waited for. 0: 10s.
+	LeaseTTL time.Duration
+	// RenewInterval is how often leases are renewed, heartbeats written
+	// and leases balanced between the group's live owners. It must be below
+	// LeaseTTL. 0: LeaseTTL/3.
+	RenewInterval time.Duration
 	// OnGetRecords, if set, is called after every successful GetRecords, from
 	// the shard's reading goroutine (so concurrently for several shards), for
 	// metrics such as MillisBehindLatest. It must not block.
@@ -106,6 +129,17 @@ func (c *SubscriberConfig) setDefaults() {
 	if c.NackResendSleep <= 0 {
 		c.NackResendSleep = 100 * time.Millisecond
 	}
+	if c.Leases != nil {
+		if c.Owner == "" {
+			c.Owner = watermill.NewShortUUID()
+		}
+		if c.LeaseTTL == 0 {
+			c.LeaseTTL = 10 * time.Second
+		}
+		if c.RenewInterval == 0 {
+			c.RenewInterval = c.LeaseTTL / 3
+		}
+	}
 	c.Backoff.setDefaults()
 }
 
@@ -120,6 +154,9 @@ func (c SubscriberConfig) Validate() error {
 	}
 	if c.CreateStreamShards < 0 {
 		errs = append(errs, errors.New("kinesis subscriber: CreateStreamShards must not be negative"))
+	}
+	if c.Leases != nil && (c.LeaseTTL <= 0 || c.RenewInterval <= 0 || c.RenewInterval >= c.LeaseTTL) {
+		errs = append(errs, errors.New("kinesis subscriber: RenewInterval must be positive and below LeaseTTL"))
 	}
 	return errors.Join(errs...)
 }
@@ -136,6 +173,8 @@ type Subscriber struct {
 	closed  bool
 	closing chan struct{}
 	wg      sync.WaitGroup
+
+	held atomic.Int64 // LeasesHeld
 }
 
 var (
@@ -193,15 +232,25 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 			case <-ctx.Done():
 			}
 		}()
-		sub.run(ctx)
+		if s.c.Leases != nil {
+			sub.runLeased(ctx)
+		} else {
+			sub.run(ctx)
+		}
 		close(sub.out)
 	}()
 	return sub.out, nil
 }
 
+// LeasesHeld returns the number of shard leases the Subscriber holds over
+// all its subscriptions; without Leases, the number of shards it reads. Safe
+// for concurrent use (metrics read it at scrape time).
+func (s *Subscriber) LeasesHeld() int { return int(s.held.Load()) }
+
 // Close stops every subscription, waits until their readers have
-// checkpointed what was acknowledged and closed their channels. It is
-// idempotent.
+// checkpointed what was acknowledged and closed their channels, and then
+// releases the subscriptions' leases (checkpoints first, so that the next
+// owner continues where this one stopped). It is idempotent.
 func (s *Subscriber) Close() error {
 	s.mu.Lock()
 	if !s.closed {
@@ -232,6 +281,7 @@ type shardExit struct {
 
 func (sub *subscription) run(ctx context.Context) {
 	defer sub.wg.Wait()
+	defer func() { sub.s.held.Add(-int64(len(sub.running))) }()
 	c := sub.s.c
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -243,6 +293,7 @@ func (sub *subscription) run(ctx context.Context) {
 		case <-timer.C:
 		case e := <-sub.exited:
 			delete(sub.running, e.shard)
+			sub.s.held.Add(-1)
 			if !e.finished {
 				continue // restarted at the next periodic sync
 			}
@@ -279,6 +330,26 @@ func (sub *subscription) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load checkpoints: %w", err)
 	}
+	for _, sh := range readableShards(shards, cps) {
+		if sub.running[sh.id] {
+			continue
+		}
+		sub.running[sh.id] = true
+		sub.s.held.Add(1)
+		sub.start(ctx, sh, cps[sh.id], nil, nil)
+	}
+	return nil
+}
+
+// readable is a shard that may be read now.
+type readable struct {
+	id        string
+	hasParent bool
+}
+
+// readableShards returns the shards that are not finished and whose parents
+// are finished or trimmed away (children after parents), in shard id order.
+func readableShards(shards []types.Shard, cps map[string]Checkpoint) []readable {
 	listed := make(map[string]bool, len(shards))
 	for _, sh := range shards {
 		listed[aws.ToString(sh.ShardId)] = true
@@ -287,29 +358,31 @@ func (sub *subscription) sync(ctx context.Context) error {
 		p := aws.ToString(id)
 		return p == "" || !listed[p] || cps[p].Finished
 	}
+	var out []readable
 	for _, sh := range shards {
 		id := aws.ToString(sh.ShardId)
-		if sub.running[id] || cps[id].Finished {
+		if cps[id].Finished || !parentDone(sh.ParentShardId) || !parentDone(sh.AdjacentParentShardId) {
 			continue
 		}
-		if !parentDone(sh.ParentShardId) || !parentDone(sh.AdjacentParentShardId) {
-			continue
-		}
-		hasParent := aws.ToString(sh.ParentShardId) != "" || aws.ToString(sh.AdjacentParentShardId) != ""
-		r := &shardReader{sub: sub, shard: id, start: cps[id].SequenceNumber,
-			latest: c.StartAtLatest && !hasParent}
-		sub.running[id] = true
-		sub.wg.Add(1)
-		go func() {
-			defer sub.wg.Done()
-			finished := r.run(ctx)
-			select {
-			case sub.exited <- shardExit{id, finished}:
-			case <-ctx.Done():
-			}
-		}()
+		out = append(out, readable{id: id,
+			hasParent: aws.ToString(sh.ParentShardId) != "" || aws.ToString(sh.AdjacentParentShardId) != ""})
 	}
-	return nil
+	return out
+}
+
+// start runs a reader of the shard from cp; it reports to sub.exited.
+func (sub *subscription) start(ctx context.Context, sh readable, cp Checkpoint, stop <-chan struct{}, validUntil *atomic.Int64) {
+	r := &shardReader{sub: sub, shard: sh.id, start: cp.SequenceNumber,
+		latest: sub.s.c.StartAtLatest && !sh.hasParent, stop: stop, validUntil: validUntil}
+	sub.wg.Add(1)
+	go func() {
+		defer sub.wg.Done()
+		finished := r.run(ctx)
+		select {
+		case sub.exited <- shardExit{sh.id, finished}:
+		case <-ctx.Done():
+		}
+	}()
 }
 
 func listShards(ctx context.Context, client KinesisAPI, stream string) ([]types.Shard, error) {

@@ -205,11 +205,25 @@ func TestMemoryCheckpointStore(t *testing.T) {
 	checkpointtest.Run(t, func(*testing.T) wk.CheckpointStore { return wk.NewMemoryCheckpointStore() })
 }
 
+func TestMemoryLeaseStore(t *testing.T) {
+	checkpointtest.RunLeases(t, func(_ *testing.T, now func() time.Time) wk.LeaseStore {
+		return &wk.MemoryLeaseStore{Now: now}
+	})
+}
+
 func TestConfig_Validate(t *testing.T) {
 	if _, err := wk.NewPublisher(wk.PublisherConfig{}, nil); err == nil {
 		t.Error("publisher without Client accepted")
 	}
 	if _, err := wk.NewSubscriber(wk.SubscriberConfig{GetRecordsLimit: 20000}, nil); err == nil || !strings.Contains(err.Error(), "Client") || !strings.Contains(err.Error(), "GetRecordsLimit") {
 		t.Errorf("subscriber errors not joined: %v", err)
+	}
+	_, err := wk.NewSubscriber(wk.SubscriberConfig{Client: &fakeKinesis{}, Leases: wk.NewMemoryLeaseStore(),
+		LeaseTTL: time.Second, RenewInterval: time.Second}, nil)
+	if err == nil || !strings.Contains(err.Error(), "RenewInterval") {
+		t.Errorf("RenewInterval not below LeaseTTL accepted: %v", err)
+	}
+	if _, err := wk.NewSubscriber(wk.SubscriberConfig{Client: &fakeKinesis{}, Leases: wk.NewMemoryLeaseStore()}, nil); err != nil {
+		t.Errorf("lease defaults: %v", err)
 	}
 }
