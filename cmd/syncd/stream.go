@@ -72,8 +72,16 @@ func newStreaming(ctx context.Context, c Config, store *sqlstore.DB, owner strin
 	if err != nil {
 		return nil, err
 	}
+	// A bulk publish sends one record per dataset and promises no order
+	// between them (spec D.3), so it may fill each PutRecords with many
+	// records of one identity; the forwarder keeps per-identity order.
+	bulkPub, err := kinesis.NewPublisher(kinesis.PublisherConfig{Client: kc, Marshaler: kinesis.RawMarshaler{}, Unordered: true},
+		watermill.NewSlogLogger(log))
+	if err != nil {
+		return nil, err
+	}
 	bulk, err := outbox.NewBulkRunner(outbox.BulkConfig{
-		Store: store, Publisher: pub, Offload: off, Owner: owner, Registerer: reg, Log: log.With("component", "bulk"),
+		Store: store, Publisher: bulkPub, Offload: off, Owner: owner, Registerer: reg, Log: log.With("component", "bulk"),
 	})
 	if err != nil {
 		return nil, err
