@@ -1,0 +1,224 @@
+package synctest
+
+// Helpers for black-box tests that run the real binaries (syncd, worker) as
+// separate OS processes: build once, start with flags, wait for a start-up
+// log line, SIGKILL, read the peak RSS.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Build runs `go build [-race] -o dir/<base of pkg> pkg` and returns the
+// binary's path. go test puts $GOROOT/bin first on PATH, so this is the go
+// tool that built the test binary.
+func Build(dir, pkg string, race bool) (string, error) {
+	bin := dir + "/" + pkg[strings.LastIndexByte(pkg, '/')+1:]
+	args := []string{"build", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, pkg)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin, nil
+}
+
+// ChildEnv is the test's environment without variables starting with one of
+// drop (e.g. "SYNCD_", "AWS_"), so that a developer's shell cannot change
+// what the flags under test say, plus extra.
+func ChildEnv(drop []string, extra ...string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return slices.ContainsFunc(drop, func(p string) bool { return strings.HasPrefix(kv, p) })
+	})
+	return append(env, extra...)
+}
+
+// ProcConfig configures Launch.
+type ProcConfig struct {
+	Bin  string
+	Args []string
+	Env  []string // the whole environment (ChildEnv); nil: the test's
+	// Ready matches the start-up log line; its submatches are returned by
+	// AwaitReady. nil: AwaitReady returns at once.
+	Ready *regexp.Regexp
+}
+
+// Proc is a running process of a binary under test.
+type Proc struct {
+	t    testing.TB
+	Cmd  *exec.Cmd
+	Log  *LogBuffer
+	done chan struct{}
+	err  error // from Wait, valid after done is closed
+}
+
+// Launch starts the binary. The process is SIGKILLed when the test ends, and
+// a data race or panic in its output fails the test.
+func Launch(t testing.TB, c ProcConfig) *Proc {
+	t.Helper()
+	p := &Proc{t: t, Log: newLogBuffer(c.Ready), done: make(chan struct{})}
+	p.Cmd = exec.Command(c.Bin, c.Args...)
+	p.Cmd.Env = c.Env
+	p.Cmd.Stdout, p.Cmd.Stderr = p.Log, p.Log
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.Cmd.Wait()
+		close(p.done)
+	}()
+	name := c.Bin[strings.LastIndexByte(c.Bin, '/')+1:]
+	t.Cleanup(func() {
+		p.Kill()
+		out := p.Log.String()
+		if strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
+			t.Errorf("%s %v reported a data race or panic:\n%s", name, c.Args, out)
+		} else if t.Failed() {
+			t.Logf("%s %v output:\n%s", name, c.Args, Tail(out, 4000))
+		}
+	})
+	return p
+}
+
+// AwaitReady waits up to d for the Ready line and returns its submatches.
+func (p *Proc) AwaitReady(t testing.TB, d time.Duration) []string {
+	t.Helper()
+	select {
+	case <-p.Log.ready:
+	case <-p.done:
+		t.Fatalf("%v exited before its start-up line: %v\n%s", p.Cmd.Args, p.err, Tail(p.Log.String(), 4000))
+	case <-time.After(d):
+		t.Fatalf("%v did not log its start-up line within %v:\n%s", p.Cmd.Args, d, Tail(p.Log.String(), 4000))
+	}
+	return p.Log.match
+}
+
+// AwaitHTTP200 polls url until it answers 200, for up to d.
+func (p *Proc) AwaitHTTP200(t testing.TB, url string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		res, err := http.Get(url)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if p.Exited() {
+			t.Fatalf("%v exited: %v\n%s", p.Cmd.Args, p.err, Tail(p.Log.String(), 4000))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered 200 (last: %v %v):\n%s", url, res, err, Tail(p.Log.String(), 4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill sends SIGKILL (if the process still runs) and waits for it to exit.
+func (p *Proc) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	if err := p.Cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		p.t.Errorf("kill %v: %v", p.Cmd.Args, err)
+	}
+	<-p.done
+}
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// PeakRSS returns the process's peak resident set size in bytes (VmHWM of
+// /proc/<pid>/status; Linux only). The process must still run.
+func (p *Proc) PeakRSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/<pid>/status")
+}
+
+// Tail returns the last n bytes of s.
+func Tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// LogBuffer collects a process's output and reports its start-up line.
+type LogBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	scanned int
+	re      *regexp.Regexp
+	match   []string
+	ready   chan struct{} // closed when re matched a line
+}
+
+func newLogBuffer(re *regexp.Regexp) *LogBuffer {
+	l := &LogBuffer{re: re, ready: make(chan struct{})}
+	if re == nil {
+		close(l.ready)
+	}
+	return l
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	for l.re != nil && l.match == nil {
+		rest := l.buf.Bytes()[l.scanned:]
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		if m := l.re.FindSubmatch(rest[:i]); m != nil {
+			for _, s := range m {
+				l.match = append(l.match, string(s))
+			}
+			close(l.ready)
+		}
+		l.scanned += i + 1
+	}
+	return len(p), nil
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
