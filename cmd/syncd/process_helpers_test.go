@@ -5,18 +5,14 @@ package main_test
 // through its flags, its stderr log and the official AWS SDK clients.
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,16 +42,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	syncdBin = filepath.Join(dir, "syncd")
-	args := []string{"build", "-o", syncdBin}
-	if raceBuild {
-		args = append(args, "-race")
-	}
-	// go test puts $GOROOT/bin first on PATH, so this is the go tool that
-	// built the test binary.
-	build := exec.Command("go", append(args, "github.com/cognitosync/cognitosync/cmd/syncd")...)
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build syncd: %v\n%s", err, out)
+	if syncdBin, err = synctest.Build(dir, "github.com/cognitosync/cognitosync/cmd/syncd", raceBuild); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -64,64 +52,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// childEnv is the test's environment without SYNCD_* and AWS_* variables, so
-// that a developer's shell cannot change what the flags under test say.
-func childEnv(extra ...string) []string {
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "SYNCD_") || strings.HasPrefix(kv, "AWS_")
-	})
-	return append(env, extra...)
-}
-
 // listening matches syncd's start-up line in text or JSON log format.
 var listening = regexp.MustCompile(`syncd listening"?.*?"?addr"?[=:]"?([^\s"]+)"?.*"?endpoint"?[=:]"?(http://[^\s"]+)`)
 
-// logBuffer collects a process's output and reports its listening line.
-type logBuffer struct {
-	mu       sync.Mutex
-	buf      bytes.Buffer
-	scanned  int
-	addr     string
-	endpoint string
-	ready    chan struct{} // closed when the listening line is seen
-}
-
-func newLogBuffer() *logBuffer { return &logBuffer{ready: make(chan struct{})} }
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	for l.addr == "" {
-		rest := l.buf.Bytes()[l.scanned:]
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			break
-		}
-		if m := listening.FindSubmatch(rest[:i]); m != nil {
-			l.addr, l.endpoint = string(m[1]), string(m[2])
-			close(l.ready)
-		}
-		l.scanned += i + 1
-	}
-	return len(p), nil
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // proc is a running syncd process.
 type proc struct {
-	t        testing.TB
+	*synctest.Proc
 	cmd      *exec.Cmd
-	log      *logBuffer
+	log      *synctest.LogBuffer
 	Addr     string // host:port of the API listener
 	Endpoint string // http://host:port
-	done     chan struct{}
-	err      error // from Wait, valid after done is closed
 }
 
 // startSyncd starts the syncd binary on a free loopback port with the
@@ -151,87 +91,31 @@ func launchSyncd(t testing.TB, args ...string) *proc {
 // awaitReady waits for the listening line and for /healthz to answer 200.
 func (p *proc) awaitReady(t testing.TB) {
 	t.Helper()
-	args := p.cmd.Args[1:]
-	select {
-	case <-p.log.ready:
-	case <-p.done:
-		t.Fatalf("syncd %v exited before listening: %v\n%s", args, p.err, p.log)
-	case <-time.After(startTimeout):
-		t.Fatalf("syncd %v did not log its listening line within %v:\n%s", args, startTimeout, p.log)
-	}
-	p.Addr, p.Endpoint = p.log.addr, p.log.endpoint
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		res, err := http.Get(p.Endpoint + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("syncd /healthz never answered 200 (last: %v %v):\n%s", res, err, p.log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	m := p.AwaitReady(t, startTimeout)
+	p.Addr, p.Endpoint = m[1], m[2]
+	p.AwaitHTTP200(t, p.Endpoint+"/healthz", 10*time.Second)
 }
 
-// launch starts the binary with args and extra environment; the process is
-// killed when the test ends, and a data race or panic it reported fails the
-// test.
+// launch starts the binary with args and extra environment, without SYNCD_*
+// and AWS_* variables from the test's own environment so that a developer's
+// shell cannot change what the flags under test say.
 func launch(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, log: newLogBuffer(), done: make(chan struct{})}
-	p.cmd = exec.Command(syncdBin, args...)
-	p.cmd.Env = childEnv(env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		out := p.log.String()
-		if strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
-			t.Errorf("syncd %v reported a data race or panic:\n%s", args, out)
-		} else if t.Failed() {
-			t.Logf("syncd %v output:\n%s", args, tail(out, 4000))
-		}
+	sp := synctest.Launch(t, synctest.ProcConfig{
+		Bin: syncdBin, Args: args, Ready: listening,
+		Env: synctest.ChildEnv([]string{"SYNCD_", "AWS_"}, env...),
 	})
-	return p
+	return &proc{Proc: sp, cmd: sp.Cmd, log: sp.Log}
 }
 
-// kill sends SIGKILL (if the process still runs) and waits for it to exit.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		p.t.Errorf("kill syncd: %v", err)
-	}
-	<-p.done
-}
-
-// exited reports whether the process has exited.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) kill()        { p.Kill() }
+func (p *proc) exited() bool { return p.Exited() }
 
 // waitExit waits up to d for the process to exit and returns its exit code.
 func (p *proc) waitExit(t testing.TB, d time.Duration) int {
 	t.Helper()
 	select {
-	case <-p.done:
+	case <-p.Done():
 		return p.cmd.ProcessState.ExitCode()
 	case <-time.After(d):
 		t.Fatalf("syncd still running %v later:\n%s", d, tail(p.log.String(), 4000))
@@ -251,12 +135,7 @@ func (p *proc) waitLog(t testing.TB, s string, d time.Duration) {
 	}
 }
 
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
+func tail(s string, n int) string { return synctest.Tail(s, n) }
 
 // newIdentity gets an identity in pool and its credentials from the syncd at
 // endpoint the way SDK credential providers do: anonymous GetId, then

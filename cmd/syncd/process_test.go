@@ -475,9 +475,9 @@ func runToExit(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
 	p := launch(t, env, args...)
 	select {
-	case <-p.done:
+	case <-p.Done():
 		return p.cmd.ProcessState.ExitCode(), p.log.String()
-	case <-p.log.ready:
+	case <-p.log.Ready():
 		p.kill()
 		return 0, p.log.String()
 	case <-time.After(startTimeout):

@@ -142,6 +142,9 @@ func (p *Proc) Kill() {
 	<-p.done
 }
 
+// Done is closed when the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
 // Exited reports whether the process has exited.
 func (p *Proc) Exited() bool {
 	select {
@@ -215,6 +218,9 @@ func (l *LogBuffer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Ready is closed when the start-up line has been seen.
+func (l *LogBuffer) Ready() <-chan struct{} { return l.ready }
 
 // String returns everything written so far.
 func (l *LogBuffer) String() string {
