@@ -15,12 +15,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline"
-
+	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/auth"
@@ -50,10 +52,21 @@ type embeddedInfo struct {
 // embedded is the in-process sync service stack of the embedded mode: the
 // same wiring as cmd/syncd (sqlstore, syncapi.Service, auth, httpapi) plus
 // the outbox forwarder and bulk runner publishing to the in-process stream.
+//
+// The stream is a durable log (outbox.StreamLog) in the worker's checkpoint
+// database (<data>/worker.db, or --database-url), next to the checkpoints:
+// the forwarder deletes an outbox row once its record is appended, and each
+// route reads the log as its own consumer group (<consumer-group>.<route>,
+// as in Kinesis mode), so a route whose sink is down stalls alone and
+// resumes from its checkpoints, also after a restart or kill -9.
 type embedded struct {
 	store     *sqlstore.DB
 	svc       *syncapi.Service
-	stream    *outbox.Embedded
+	stream    *outbox.StreamLog
+	streamDB  *sqldb.Handle
+	subs      []*outbox.LogSubscriber
+	stopTrim  context.CancelFunc
+	trimDone  chan struct{}
 	forwarder *outbox.Forwarder
 	bulk      *outbox.BulkRunner
 	server    *http.Server
@@ -73,13 +86,31 @@ func startEmbedded(ctx context.Context, c Config, reg prometheus.Registerer, log
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	e := &embedded{store: store, stream: outbox.NewEmbedded(), bulkMetrics: prometheus.NewRegistry()}
+	e := &embedded{store: store, bulkMetrics: prometheus.NewRegistry()}
 	ok := false
 	defer func() {
 		if !ok {
+			if e.streamDB != nil {
+				e.streamDB.Close()
+			}
 			store.Close()
 		}
 	}()
+	url := c.DatabaseURL
+	if url == "" {
+		url = filepath.Join(c.DataDir, "worker.db")
+	}
+	if e.streamDB, err = sqldb.Open(ctx, sqldb.Config{URL: url}); err != nil {
+		return nil, fmt.Errorf("open checkpoint database: %w", err)
+	}
+	cps, err := checkpoint.New(ctx, checkpoint.Config{DB: e.streamDB})
+	if err != nil {
+		return nil, err
+	}
+	if e.stream, err = outbox.NewStreamLog(ctx, outbox.StreamLogConfig{DB: e.streamDB, Checkpoints: cps,
+		Log: log.With("component", "stream")}); err != nil {
+		return nil, err
+	}
 	owner := processOwner()
 	if e.forwarder, err = outbox.NewForwarder(outbox.ForwarderConfig{Store: store, Publisher: e.stream, MaxRecordBytes: -1,
 		Owner: owner, Registerer: reg, Log: log.With("component", "outbox")}); err != nil {
@@ -136,7 +167,28 @@ func startEmbedded(ctx context.Context, c Config, reg prometheus.Registerer, log
 		return nil, err
 	}
 	ok = true
+	// Retention: records every route has checkpointed are deleted.
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopTrim, e.trimDone = cancel, make(chan struct{})
+	go func() {
+		defer close(e.trimDone)
+		e.stream.Run(tctx)
+	}()
 	return e, nil
+}
+
+// subscriber returns the router's subscriber of a route: the stream log
+// read as consumer group <consumer-group>.<route>. Call it before run's
+// goroutines start (NewRouter does); close closes the subscribers.
+func (e *embedded) subscriber(c Config) func(pipeline.Route) (message.Subscriber, error) {
+	return func(r pipeline.Route) (message.Subscriber, error) {
+		s, err := e.stream.NewSubscriber(outbox.LogSubscriberConfig{ConsumerGroup: c.ConsumerGroup + "." + r.Name})
+		if err != nil {
+			return nil, err
+		}
+		e.subs = append(e.subs, s)
+		return s, nil
+	}
 }
 
 // streamingPool creates pool if missing and turns its Cognito stream on.
@@ -177,8 +229,16 @@ func (d devAPI) GetBulkPublishDetails(ctx context.Context, in syncapi.PoolInput)
 	return d.Service.GetBulkPublishDetails(d.ctx(ctx), in)
 }
 
+// close saves the routes' checkpoints and closes the databases; call it
+// after the router and the forwarder stopped.
 func (e *embedded) close() {
+	for _, s := range e.subs {
+		s.Close()
+	}
+	e.stopTrim()
+	<-e.trimDone
 	e.stream.Close()
+	e.streamDB.Close()
 	e.store.Close()
 }
 

@@ -118,7 +118,7 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 			return err
 		}
 		defer emb.close()
-		subscriber = func(pipeline.Route) (message.Subscriber, error) { return emb.stream, nil }
+		subscriber = emb.subscriber(c)
 		api = emb.api()
 	case modeRemote:
 		cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))

@@ -13,8 +13,15 @@
 //   - BulkRunner runs BulkPublish jobs (spec D.3): every live dataset of the
 //     pool, page by page, with its progress kept in a lease so that a job whose
 //     process died is resumed by another (or the restarted) process.
-//   - Embedded is an in-process stream: a Publisher and Subscriber whose
-//     Publish returns only once a subscriber acked, so that, fed by the
-//     Forwarder, the durable outbox holds every change until the in-process
-//     consumer has handled it.
+//   - StreamLog is the durable in-process stream of the embedded mode: the
+//     Forwarder appends to a sequence-numbered, sharded log table (Publish
+//     returns once the append committed, so outbox rows go only after
+//     that), and each consumer group reads it through a LogSubscriber from
+//     its own kinesis.CheckpointStore checkpoints, so a group that stalls
+//     (a route whose sink is down) holds back only itself. Retention drops
+//     what every registered group has checkpointed, or what is older than
+//     MaxAge.
+//   - Embedded is an in-memory stream whose Publish returns only once every
+//     subscriber acked: one slow subscriber stalls all. Kept for tests that
+//     need a consumer to hold the publisher; the worker uses StreamLog.
 package outbox

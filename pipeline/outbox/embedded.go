@@ -16,8 +16,10 @@ var ErrNoSubscriber = errors.New("embedded stream: no subscriber for the topic")
 // ErrEmbeddedClosed is returned after Close.
 var ErrEmbeddedClosed = errors.New("embedded stream: closed")
 
-// Embedded is the in-process stream of the embedded mode (syncd and worker
-// in one process, nothing installed). It keeps no data of its own: Publish
+// Embedded is an in-memory, synchronous stream, for tests whose consumer
+// must hold the publisher (a BulkPublish job IN_PROGRESS until acked). The
+// worker's embedded mode uses StreamLog instead: here one subscriber that
+// does not ack stalls every other. It keeps no data of its own: Publish
 // hands each message to every current subscriber of the topic and returns
 // only when all of them acked it (a nack redelivers after RetryDelay). Fed
 // by a Forwarder, the durable outbox therefore keeps every change until
