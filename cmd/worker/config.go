@@ -151,7 +151,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&c.ConsumerGroup, "consumer-group", env.String("COGNITOSYNC_CONSUMER_GROUP", "cognitosync-worker"),
 		"checkpoint namespace; each route reads as <group>.<route>, so checkpoints are per route [COGNITOSYNC_CONSUMER_GROUP]")
 	fs.StringVar(&c.DatabaseURL, "database-url", env.String("COGNITOSYNC_DATABASE_URL", ""),
-		"postgres:// URL for Kinesis checkpoints (shared by workers) and the postgres sink (default: SQLite in --data) [COGNITOSYNC_DATABASE_URL]")
+		"postgres:// URL for checkpoints and shard leases (shared by workers), the embedded stream log, and the postgres sink (default: SQLite in --data) [COGNITOSYNC_DATABASE_URL]")
 	fs.StringVar(&c.StartAt, "start-at", env.String("COGNITOSYNC_START_AT", "trim-horizon"),
 		"where a route without checkpoint starts reading a shard: trim-horizon (all retained records) or latest [COGNITOSYNC_START_AT]")
 	var sinks listFlag
