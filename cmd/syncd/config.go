@@ -66,18 +66,6 @@ func (k keyList) Set(v string) error {
 	return nil
 }
 
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
-}
-
 const usageHead = `syncd: a self-hosted Amazon Cognito Sync server.
 
 Any official AWS SDK pointed at syncd's endpoint works unchanged: the 17
@@ -98,7 +86,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.SetOutput(stderr)
 	c := Config{DeveloperKeys: map[string]string{}}
 	env := cliconfig.NewEnv(getenv)
-	var pools listFlag
+	var pools cliconfig.List
 	fs.StringVar(&c.Listen, "listen", env.String("SYNCD_LISTEN", "127.0.0.1:8080"),
 		"address to serve the Cognito Sync and Cognito Identity APIs, /metrics and /healthz on [SYNCD_LISTEN]")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", env.String("SYNCD_METRICS_LISTEN", ""),

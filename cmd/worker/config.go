@@ -85,18 +85,6 @@ type SinkConfig struct {
 	SecretEnv string `yaml:"secret_env,omitempty"`
 }
 
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
-}
-
 const usageHead = `worker: streams every Cognito Sync change to your systems.
 
 It reads a pool's Cognito stream (Kinesis, or the in-process stream of the
@@ -138,7 +126,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		"AWS region of Cognito Sync and Kinesis [COGNITOSYNC_REGION, AWS_REGION]")
 	fs.StringVar(&c.Stream, "stream", env.String("COGNITOSYNC_STREAM_NAME", ""),
 		"the pool's Cognito stream (Kinesis stream name); required in remote mode (embedded default: cognito-sync-stream) [COGNITOSYNC_STREAM_NAME]")
-	var pools listFlag
+	var pools cliconfig.List
 	_ = pools.Set(getenv("COGNITOSYNC_IDENTITY_POOLS"))
 	fs.Var(&pools, "pool",
 		"identity pool id, repeatable: bulk-published with --bulk-publish; in embedded mode created with streaming on (default there: a demo pool) [COGNITOSYNC_IDENTITY_POOLS, comma-separated]")
@@ -154,7 +142,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		"postgres:// URL for checkpoints and shard leases (shared by workers), the embedded stream log, and the postgres sink (default: SQLite in --data) [COGNITOSYNC_DATABASE_URL]")
 	fs.StringVar(&c.StartAt, "start-at", env.String("COGNITOSYNC_START_AT", "trim-horizon"),
 		"where a route without checkpoint starts reading a shard: trim-horizon (all retained records) or latest [COGNITOSYNC_START_AT]")
-	var sinks listFlag
+	var sinks cliconfig.List
 	_ = sinks.Set(env.String("COGNITOSYNC_SINKS", "jsonl"))
 	fs.Var(&sinks, "sinks",
 		"sinks of the default route (without --config): jsonl, postgres, webhook; comma-separated (default jsonl) [COGNITOSYNC_SINKS]")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -98,4 +99,19 @@ func NewLogger(level, format string, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// List is a repeatable flag whose values may also be comma-separated.
+type List []string
+
+func (l *List) String() string { return strings.Join(*l, ",") }
+
+// Set appends the comma-separated values of v, trimmed, skipping empty ones.
+func (l *List) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
