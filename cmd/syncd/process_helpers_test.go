@@ -5,9 +5,7 @@ package main_test
 // through its flags, its stderr log and the official AWS SDK clients.
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -16,11 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cognitoidentity"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
 	credv1 "github.com/aws/aws-sdk-go/aws/credentials"
-	"github.com/aws/aws-sdk-go/aws/session"
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 
 	"github.com/cognitosync/cognitosync/internal/synctest"
@@ -137,43 +132,17 @@ func (p *proc) waitLog(t testing.TB, s string, d time.Duration) {
 
 func tail(s string, n int) string { return synctest.Tail(s, n) }
 
-// newIdentity gets an identity in pool and its credentials from the syncd at
-// endpoint the way SDK credential providers do: anonymous GetId, then
-// GetCredentialsForIdentity, with aws-sdk-go-v2.
+// newIdentity gets an identity the way SDK credential providers do.
 func newIdentity(t testing.TB, endpoint, pool string) synctest.Identity {
 	t.Helper()
-	ctx := context.Background()
-	ci := synctest.IdentityClient(endpoint, aws.AnonymousCredentials{})
-	id, err := ci.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(pool)})
-	if err != nil {
-		t.Fatalf("GetId: %v", err)
-	}
-	out, err := ci.GetCredentialsForIdentity(ctx, &cognitoidentity.GetCredentialsForIdentityInput{IdentityId: id.IdentityId})
-	if err != nil {
-		t.Fatalf("GetCredentialsForIdentity: %v", err)
-	}
-	c := out.Credentials
-	return synctest.Identity{PoolID: pool, ID: *out.IdentityId, Creds: aws.Credentials{
-		AccessKeyID: *c.AccessKeyId, SecretAccessKey: *c.SecretKey, SessionToken: *c.SessionToken,
-		CanExpire: true, Expires: *c.Expiration,
-	}}
+	return synctest.NewIdentityAt(t, endpoint, pool)
 }
 
 // syncClient is aws-sdk-go v1's Cognito Sync client for endpoint, without
-// retries, with its own connection pool sized for many concurrent writers.
+// retries, with its own connection pool.
 func syncClient(t testing.TB, endpoint string, creds *credv1.Credentials) *cognitosync.CognitoSync {
 	t.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	t.Cleanup(tr.CloseIdleConnections)
-	sess, err := session.NewSession(&awsv1.Config{
-		Endpoint: awsv1.String(endpoint), Region: awsv1.String(synctest.Region), Credentials: creds,
-		DisableSSL: awsv1.Bool(true), MaxRetries: awsv1.Int(0),
-		HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cognitosync.New(sess)
+	return synctest.SyncV1(t, endpoint, creds)
 }
 
 // listAll pages through ListRecords from sync count 0.

@@ -29,13 +29,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/cognitoidentity"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
 	"github.com/aws/aws-sdk-go/aws/awserr"
 	credv1 "github.com/aws/aws-sdk-go/aws/credentials"
-	"github.com/aws/aws-sdk-go/aws/session"
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver
 
@@ -160,17 +158,7 @@ func (s *stack) dev(t testing.TB) *cognitosync.CognitoSync {
 // retries, with its own connection pool.
 func syncClient(t testing.TB, endpoint string, creds *credv1.Credentials) *cognitosync.CognitoSync {
 	t.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	t.Cleanup(tr.CloseIdleConnections)
-	sess, err := session.NewSession(&awsv1.Config{
-		Endpoint: awsv1.String(endpoint), Region: awsv1.String(synctest.Region), Credentials: creds,
-		DisableSSL: awsv1.Bool(true), MaxRetries: awsv1.Int(0),
-		HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cognitosync.New(sess)
+	return synctest.SyncV1(t, endpoint, creds)
 }
 
 // workerConfig is the YAML of --config.
@@ -311,24 +299,10 @@ func newLoad(t testing.TB, s *stack, identities, datasets int) *load {
 	return l
 }
 
-// newIdentity gets an identity and its credentials the way SDK credential
-// providers do: anonymous GetId, then GetCredentialsForIdentity.
+// newIdentity gets an identity the way SDK credential providers do.
 func newIdentity(t testing.TB, endpoint, pool string) synctest.Identity {
 	t.Helper()
-	ctx := context.Background()
-	ci := synctest.IdentityClient(endpoint, aws.AnonymousCredentials{})
-	id, err := ci.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(pool)})
-	if err != nil {
-		t.Fatalf("GetId: %v", err)
-	}
-	out, err := ci.GetCredentialsForIdentity(ctx, &cognitoidentity.GetCredentialsForIdentityInput{IdentityId: id.IdentityId})
-	if err != nil {
-		t.Fatalf("GetCredentialsForIdentity: %v", err)
-	}
-	c := out.Credentials
-	return synctest.Identity{PoolID: pool, ID: *out.IdentityId, Creds: aws.Credentials{
-		AccessKeyID: *c.AccessKeyId, SecretAccessKey: *c.SecretKey, SessionToken: *c.SessionToken,
-	}}
+	return synctest.NewIdentityAt(t, endpoint, pool)
 }
 
 const loadKeys = 8

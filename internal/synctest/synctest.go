@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -138,9 +139,13 @@ func (s *Server) DevSyncV1(t testing.TB) *cognitosync.CognitoSync {
 // model) pointed at endpoint.
 func SyncV1(t testing.TB, endpoint string, creds *credv1.Credentials) *cognitosync.CognitoSync {
 	t.Helper()
+	// Its own connection pool, large enough for concurrent writers.
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	t.Cleanup(tr.CloseIdleConnections)
 	sess, err := session.NewSession(&awsv1.Config{
 		Endpoint: awsv1.String(endpoint), Region: awsv1.String(Region), Credentials: creds,
 		DisableSSL: awsv1.Bool(true), MaxRetries: awsv1.Int(0),
+		HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -197,8 +202,15 @@ func (i Identity) V1() *credv1.Credentials {
 // providers do: GetId, then GetCredentialsForIdentity, with aws-sdk-go-v2.
 func (s *Server) NewIdentity(t testing.TB, pool string) Identity {
 	t.Helper()
+	return NewIdentityAt(t, s.URL, pool)
+}
+
+// NewIdentityAt is NewIdentity against any syncd endpoint (e.g. a process
+// under test).
+func NewIdentityAt(t testing.TB, endpoint, pool string) Identity {
+	t.Helper()
 	ctx := context.Background()
-	ci := IdentityClient(s.URL, aws.AnonymousCredentials{})
+	ci := IdentityClient(endpoint, aws.AnonymousCredentials{})
 	id, err := ci.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(pool)})
 	if err != nil {
 		t.Fatalf("GetId: %v", err)
