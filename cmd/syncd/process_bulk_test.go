@@ -17,9 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 
@@ -29,26 +27,11 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
 )
 
-// newShardedStream creates a stream with shards shards and returns its name
-// and a raw client.
+// newShardedStream creates an active stream of shards shards on endpoint.
 func newShardedStream(t testing.TB, endpoint string, shards int32) (string, *kinesis.Client) {
 	t.Helper()
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
-	name := fmt.Sprintf("syncd-test-%d", time.Now().UnixNano())
-	if _, err := kc.CreateStream(t.Context(), &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		d, err := kc.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return name, kc
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	kc := synctest.KinesisClient(endpoint)
+	return synctest.NewStream(t, kc, shards), kc
 }
 
 // waitBulkSucceeded polls GetBulkPublishDetails until the job leaves

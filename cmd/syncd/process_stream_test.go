@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
@@ -32,26 +31,10 @@ func kinesisEndpoint(t testing.TB) string {
 	return e
 }
 
-// newStream creates a one-shard stream on the endpoint and returns its
-// name and a raw client.
+// newStream creates an active one-shard stream on endpoint.
 func newStream(t testing.TB, endpoint string) (string, *kinesis.Client) {
 	t.Helper()
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
-	name := fmt.Sprintf("syncd-test-%d", time.Now().UnixNano())
-	if _, err := kc.CreateStream(t.Context(), &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		d, err := kc.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return name, kc
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return newShardedStream(t, endpoint, 1)
 }
 
 // readStream returns every record of the stream's single shard.

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
@@ -86,28 +85,12 @@ func requireServices(t testing.TB) string {
 	return os.Getenv("SYNC_TEST_KINESIS_ENDPOINT")
 }
 
-func kinesisClient(endpoint string) *kinesis.Client {
-	return kinesis.New(kinesis.Options{Region: synctest.Region, BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
-}
+func kinesisClient(endpoint string) *kinesis.Client { return synctest.KinesisClient(endpoint) }
 
 // newStream creates a stream with shards shards and waits until it is active.
 func newStream(t testing.TB, kc *kinesis.Client, shards int32) string {
 	t.Helper()
-	name := fmt.Sprintf("worker-e2e-%d", time.Now().UnixNano())
-	if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		d, err := kc.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return name
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return synctest.NewStream(t, kc, shards)
 }
 
 // stack is syncd on a fresh PostgreSQL schema streaming the pool to a fresh

@@ -2,12 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -18,6 +13,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/cognitosync/cognitosync/internal/sqldb"
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
 	"github.com/cognitosync/cognitosync/syncapi/storetest"
@@ -32,38 +28,8 @@ func sqliteURL(t testing.TB) string {
 // (dropped at cleanup), or skips when SYNC_TEST_POSTGRES_URL is unset
 // (fails under CI=true).
 func postgresURL(t testing.TB) string {
-	base := os.Getenv("SYNC_TEST_POSTGRES_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SYNC_TEST_POSTGRES_URL is not set")
-		}
-		t.Skip("SYNC_TEST_POSTGRES_URL is not set")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "s_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	t.Helper()
+	return synctest.PostgresURL(t)
 }
 
 func open(t testing.TB, u string) *sqlstore.DB {
