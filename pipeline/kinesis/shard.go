@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -187,8 +188,20 @@ func (r *shardReader) deliver(ctx context.Context, rec types.Record, behind *int
 			msg = base.Copy()
 		case <-ctx.Done():
 			cancel()
-			return false
+			return wasAcked(msg) // an Ack given before Close still counts
 		}
+	}
+}
+
+// wasAcked reports whether m was acknowledged. A select that sees both a
+// cancelled context and an Ack picks one at random; checking again keeps an
+// Ack that came before Close from being dropped (and redelivered).
+func wasAcked(m *message.Message) bool {
+	select {
+	case <-m.Acked():
+		return true
+	default:
+		return false
 	}
 }
 

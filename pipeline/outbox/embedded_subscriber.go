@@ -274,7 +274,15 @@ func (s *subscription) deliver(ctx context.Context, shard string, e logEntry) bo
 			return true
 		case <-m.Nacked():
 		case <-ctx.Done():
-			return false
+			// A select that sees both a cancelled context and an Ack
+			// picks one at random: keep an Ack that came before Close.
+			select {
+			case <-m.Acked():
+				s.ack(context.WithoutCancel(ctx), shard, e.seq)
+				return true
+			default:
+				return false
+			}
 		}
 		select {
 		case <-time.After(s.parent.c.NackResendSleep):
