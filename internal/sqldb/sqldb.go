@@ -84,7 +84,7 @@ func Open(ctx context.Context, c Config) (*Handle, error) {
 	case Postgres:
 		h, err = openPostgres(target, c)
 	default:
-		h, err = openSQLite(target, c)
+		h, err = openSQLite(ctx, target, c)
 	}
 	if err != nil {
 		return nil, err
@@ -135,17 +135,20 @@ func openPostgres(dsn string, c Config) (*Handle, error) {
 	return &Handle{Dialect: Postgres, DB: db, Read: db}, nil
 }
 
-func openSQLite(path string, c Config) (*Handle, error) {
+func openSQLite(ctx context.Context, path string, c Config) (*Handle, error) {
 	if path == "" {
 		return nil, errors.New("sqldb: empty SQLite path")
 	}
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i] // our pragmas are not negotiable
 	}
+	// journal_mode is not among the connection parameters: switching a new
+	// database to WAL is done once, by setWAL, because SQLite may refuse it
+	// with SQLITE_BUSY without waiting (see there). WAL is persistent, so
+	// every later connection finds the file in WAL mode.
 	params := func(extra ...string) string {
 		q := url.Values{}
 		q.Set("_busy_timeout", fmt.Sprint(c.BusyTimeout.Milliseconds()))
-		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", "FULL")
 		q.Add("_pragma", "foreign_keys(0)")
 		for i := 0; i+1 < len(extra); i += 2 {
@@ -163,7 +166,7 @@ func openSQLite(path string, c Config) (*Handle, error) {
 	w.SetConnMaxIdleTime(0)
 	// The writer connection creates the file and switches it to WAL before a
 	// reader opens it.
-	if err := w.Ping(); err != nil {
+	if err := setWAL(ctx, w, c.BusyTimeout); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqldb: open sqlite %s: %w", path, err)
 	}
@@ -180,6 +183,47 @@ func openSQLite(path string, c Config) (*Handle, error) {
 	r.SetMaxIdleConns(n)
 	return &Handle{Dialect: SQLite, DB: w, Read: r}, nil
 }
+
+// setWAL switches the database to WAL mode, waiting up to busyTimeout for
+// other connections.
+//
+// The switch reads the database header under a shared lock and, when the
+// file is not yet in WAL mode, upgrades to a write lock to rewrite it. SQLite
+// never waits in that upgrade (a connection that holds a shared lock and
+// waits for a write lock could deadlock with another one doing the same), so
+// when several connections open a new database at once, all but one get
+// SQLITE_BUSY at once, whatever busy_timeout says. The failed statement has
+// released its lock, so waiting here and trying again cannot deadlock; the
+// next try finds the file already in WAL mode.
+func setWAL(ctx context.Context, db *sql.DB, busyTimeout time.Duration) error {
+	deadline := time.Now().Add(busyTimeout)
+	wait := time.Millisecond
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		if err == nil {
+			if !strings.EqualFold(mode, "wal") {
+				return fmt.Errorf("journal_mode is %q, want wal", mode)
+			}
+			return nil
+		}
+		var se interface{ Code() int }
+		if !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return fmt.Errorf("set journal_mode WAL: %w", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("set journal_mode WAL: %w (after %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code of a lock conflict.
+const sqliteBusy = 5
 
 // Close closes both pools.
 func (h *Handle) Close() error {
