@@ -15,6 +15,9 @@ import (
 
 	"github.com/cognitosync/cognitosync/internal/cliconfig"
 	"github.com/cognitosync/cognitosync/pipeline"
+	"github.com/cognitosync/cognitosync/sinks/jsonl"
+	"github.com/cognitosync/cognitosync/sinks/postgres"
+	"github.com/cognitosync/cognitosync/sinks/webhook"
 )
 
 // Modes (--mode).
@@ -58,40 +61,73 @@ type Config struct {
 	// From --config: nil when no file is given (one route "default" to
 	// Sinks).
 	File *FileConfig
+
+	// getenv is the environment parseConfig read, for settings that name an
+	// environment variable (a sink's secret_env).
+	getenv func(string) string
 }
 
 // FileConfig is the YAML (or JSON) file of --config.
 type FileConfig struct {
-	Sinks  []SinkConfig     `yaml:"sinks"`
+	Sinks  []SinkEntry      `yaml:"sinks"`
 	Routes []pipeline.Route `yaml:"routes"`
 }
 
-// SinkConfig configures one named sink of the file.
-type SinkConfig struct {
-	Name string `yaml:"name"`
-	Type string `yaml:"type"` // jsonl, postgres, webhook
-	// jsonl
-	Dir      string        `yaml:"dir,omitempty"`
-	Prefix   string        `yaml:"prefix,omitempty"`
-	MaxBytes int64         `yaml:"max_bytes,omitempty"`
-	MaxAge   time.Duration `yaml:"max_age,omitempty"`
-	// postgres (URL) and webhook (URL, Secret)
-	URL       string `yaml:"url,omitempty"`
-	Schema    string `yaml:"schema,omitempty"`
-	ChangeLog bool   `yaml:"change_log,omitempty"`
-	Secret    string `yaml:"secret,omitempty"`
-	// SecretEnv names an environment variable holding the webhook secret,
-	// so the file need not.
-	SecretEnv string `yaml:"secret_env,omitempty"`
+// SinkEntry is one named sink of the file: its name, its type (a name in
+// sinkTypes) and the settings that type defines.
+type SinkEntry struct {
+	pipeline.SinkHeader
+	Spec pipeline.SinkSpec
+}
+
+// nodeOf keeps the YAML node it is decoded from.
+type nodeOf struct{ n *yaml.Node }
+
+func (c *nodeOf) UnmarshalYAML(n *yaml.Node) error {
+	c.n = n
+	return nil
+}
+
+// UnmarshalYAML looks the entry's type up in sinkTypes and lets the type
+// decode the entry. It uses the unmarshal function (not a yaml.Node) so the
+// file decoder's settings apply: unknown fields fail, with their line.
+func (e *SinkEntry) UnmarshalYAML(unmarshal func(any) error) error {
+	var c nodeOf
+	if err := unmarshal(&c); err != nil {
+		return err
+	}
+	n := c.n
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a sink is a mapping with name:, type: and the settings of its type", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "name":
+			e.Name = n.Content[i+1].Value
+		case "type":
+			e.Type = n.Content[i+1].Value
+		}
+	}
+	t, ok := sinkType(e.Type)
+	if !ok {
+		return fmt.Errorf("line %d: sink %q: type must be one of %s, got %q", n.Line, e.Name, sinkTypeNames(), e.Type)
+	}
+	spec, err := t.Decode(unmarshal)
+	if err != nil {
+		return err
+	}
+	e.Spec = spec
+	return nil
 }
 
 const usageHead = `worker: streams every Cognito Sync change to your systems.
 
 It reads a pool's Cognito stream (Kinesis, or the in-process stream of the
 embedded mode), routes each change by pool, identity, dataset, key and
-operation, and writes it to sinks (JSON Lines files, PostgreSQL, webhooks),
-checkpointing only what every sink of a route accepted. With --bulk-publish it
-first asks Cognito Sync to publish every existing dataset and follows the job.
+operation, and writes it to sinks (JSON Lines files, PostgreSQL, webhooks, NATS
+JetStream; see --config), checkpointing only what every sink of a route
+accepted. With --bulk-publish it first asks Cognito Sync to publish every
+existing dataset and follows the job.
 
 With no endpoint and no --stream it runs the embedded default: the sync service
 in-process (SQLite in --data, served to SDKs on --listen), the in-process
@@ -127,8 +163,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&c.Stream, "stream", env.String("COGNITOSYNC_STREAM_NAME", ""),
 		"the pool's Cognito stream (Kinesis stream name); required in remote mode (embedded default: cognito-sync-stream) [COGNITOSYNC_STREAM_NAME]")
 	var pools cliconfig.List
-	_ = pools.Set(getenv("COGNITOSYNC_IDENTITY_POOLS"))
-	fs.Var(&pools, "pool",
+	cliconfig.ListVar(fs, &pools, "pool", getenv("COGNITOSYNC_IDENTITY_POOLS"),
 		"identity pool id, repeatable: bulk-published with --bulk-publish; in embedded mode created with streaming on (default there: a demo pool) [COGNITOSYNC_IDENTITY_POOLS, comma-separated]")
 	fs.BoolVar(&c.BulkPublish, "bulk-publish", env.Bool("COGNITOSYNC_BULK_PUBLISH"),
 		"at start-up call BulkPublish for every --pool and follow it to SUCCEEDED/FAILED (consumption starts at once) [COGNITOSYNC_BULK_PUBLISH]")
@@ -143,8 +178,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&c.StartAt, "start-at", env.String("COGNITOSYNC_START_AT", "trim-horizon"),
 		"where a route without checkpoint starts reading a shard: trim-horizon (all retained records) or latest [COGNITOSYNC_START_AT]")
 	var sinks cliconfig.List
-	_ = sinks.Set(env.String("COGNITOSYNC_SINKS", "jsonl"))
-	fs.Var(&sinks, "sinks",
+	cliconfig.ListVar(fs, &sinks, "sinks", env.String("COGNITOSYNC_SINKS", "jsonl"),
 		"sinks of the default route (without --config): jsonl, postgres, webhook; comma-separated (default jsonl) [COGNITOSYNC_SINKS]")
 	fs.StringVar(&c.OutDir, "out", env.String("COGNITOSYNC_OUT", ""),
 		"directory of the jsonl sink (default: <data>/out) [COGNITOSYNC_OUT]")
@@ -175,7 +209,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
 	}
-	c.Pools, c.Sinks = pools, sinks
+	c.Pools, c.Sinks, c.getenv = pools, sinks, getenv
 	if err := env.Err(); err != nil {
 		return c, fs, err
 	}
@@ -265,18 +299,8 @@ func (c Config) Validate() error {
 	}
 	if c.File == nil {
 		for _, s := range c.Sinks {
-			switch s {
-			case "jsonl":
-			case "postgres":
-				if c.DatabaseURL == "" {
-					errs = append(errs, errors.New("sink postgres needs --database-url"))
-				}
-			case "webhook":
-				if c.WebhookURL == "" || c.WebhookSecret == "" {
-					errs = append(errs, errors.New("sink webhook needs --webhook-url and --webhook-secret"))
-				}
-			default:
-				errs = append(errs, fmt.Errorf("--sinks: unknown sink %q (jsonl, postgres, webhook)", s))
+			if _, _, ok := flagSink(s); !ok {
+				errs = append(errs, fmt.Errorf("--sinks: unknown sink %q (jsonl, postgres, webhook; other types need --config)", s))
 			}
 		}
 		if len(c.Sinks) == 0 {
@@ -289,11 +313,6 @@ func (c Config) Validate() error {
 				errs = append(errs, fmt.Errorf("--config: sink names must be set and unique, got %q", s.Name))
 			}
 			names[s.Name] = true
-			switch s.Type {
-			case "jsonl", "postgres", "webhook":
-			default:
-				errs = append(errs, fmt.Errorf("--config: sink %q: type must be jsonl, postgres or webhook, got %q", s.Name, s.Type))
-			}
 		}
 		if err := (pipeline.RouteTable{Routes: c.File.Routes}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("--config: %w", err))
@@ -306,8 +325,32 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	for _, e := range c.sinkEntries() {
+		err := e.Spec.Validate(c.sinkDeps(e.Name))
+		switch {
+		case err == nil:
+		case c.File != nil:
+			errs = append(errs, eachPrefixed(fmt.Sprintf("--config: sink %q: ", e.Name), err)...)
+		default:
+			_, flags, _ := flagSink(e.Name)
+			errs = append(errs, eachPrefixed(fmt.Sprintf("--sinks %s (set %s): ", e.Name, flags), err)...)
+		}
+	}
 	errs = append(errs, cliconfig.ValidateLog(c.LogLevel, c.LogFormat)...)
 	return errors.Join(errs...)
+}
+
+// eachPrefixed returns the errors err joins (or err), each prefixed, so
+// that every line of the joined result names what it is about.
+func eachPrefixed(prefix string, err error) []error {
+	var out []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, eachPrefixed(prefix, e)...)
+		}
+		return out
+	}
+	return []error{fmt.Errorf("%s%w", prefix, err)}
 }
 
 // routes returns the route table: the file's, or one route "default" with
@@ -319,30 +362,42 @@ func (c Config) routes() []pipeline.Route {
 	return []pipeline.Route{{Name: "default", Sinks: c.Sinks}}
 }
 
-// sinkConfigs returns the sinks to build: the file's, or --sinks from flags.
-func (c Config) sinkConfigs(getenv func(string) string) []SinkConfig {
+// sinkEntries returns the sinks to build: the file's, or --sinks from
+// flags.
+func (c Config) sinkEntries() []SinkEntry {
 	if c.File != nil {
-		out := append([]SinkConfig(nil), c.File.Sinks...)
-		for i := range out {
-			if out[i].SecretEnv != "" {
-				out[i].Secret = getenv(out[i].SecretEnv)
-			}
-			if out[i].Type == "postgres" && out[i].URL == "" {
-				out[i].URL = c.DatabaseURL
-			}
-		}
-		return out
+		return c.File.Sinks
 	}
-	var out []SinkConfig
-	for _, s := range c.Sinks {
-		switch s {
-		case "jsonl":
-			out = append(out, SinkConfig{Name: "jsonl", Type: "jsonl", Dir: c.OutDir})
-		case "postgres":
-			out = append(out, SinkConfig{Name: "postgres", Type: "postgres", URL: c.DatabaseURL})
-		case "webhook":
-			out = append(out, SinkConfig{Name: "webhook", Type: "webhook", URL: c.WebhookURL, Secret: c.WebhookSecret})
+	var out []SinkEntry
+	for _, name := range c.Sinks {
+		if spec, _, ok := flagSink(name); ok {
+			out = append(out, SinkEntry{SinkHeader: pipeline.SinkHeader{Name: name, Type: name}, Spec: spec(c)})
 		}
 	}
 	return out
+}
+
+// flagSink returns how --sinks NAME builds its sink's spec from flags, and
+// the flags it reads.
+func flagSink(name string) (spec func(Config) pipeline.SinkSpec, flags string, ok bool) {
+	switch name {
+	case "jsonl":
+		return func(c Config) pipeline.SinkSpec { return jsonl.Spec{Dir: c.OutDir} }, "--out", true
+	case "postgres":
+		// The sink's URL defaults to the worker's database.
+		return func(Config) pipeline.SinkSpec { return postgres.Spec{} }, "--database-url", true
+	case "webhook":
+		return func(c Config) pipeline.SinkSpec { return webhook.Spec{URL: c.WebhookURL, Secret: c.WebhookSecret} },
+			"--webhook-url, --webhook-secret", true
+	}
+	return nil, "", false
+}
+
+// sinkDeps are the dependencies of the sink name, without metrics and log.
+func (c Config) sinkDeps(name string) pipeline.SinkDeps {
+	getenv := c.getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	return pipeline.SinkDeps{Name: name, Getenv: getenv, DatabaseURL: c.DatabaseURL}
 }

@@ -89,7 +89,7 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 		return fmt.Errorf("create data directory: %w", err)
 	}
 
-	sinks, err := buildSinks(ctx, c.sinkConfigs(getenv), reg)
+	sinks, err := buildSinks(ctx, c, reg, log)
 	if err != nil {
 		return err
 	}

@@ -7,13 +7,18 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
+	"github.com/cognitosync/cognitosync/sinks/postgres"
+	wmsink "github.com/cognitosync/cognitosync/sinks/watermill"
+	"github.com/cognitosync/cognitosync/sinks/webhook"
 )
 
 func noenv(string) string { return "" }
@@ -61,36 +66,147 @@ func TestConfig_EnvOfTaskDefinition(t *testing.T) {
 		strings.Join(c.Sinks, ",") != "postgres,webhook" {
 		t.Fatalf("config = %+v", c)
 	}
-	// A flag wins over the environment.
-	c, _, err = parseConfig("worker", []string{"--stream", "other"}, func(k string) string { return env[k] }, &bytes.Buffer{})
-	if err != nil || c.Stream != "other" {
-		t.Fatalf("stream = %q, %v", c.Stream, err)
+	// A flag wins over the environment; a list flag replaces the list.
+	c, _, err = parseConfig("worker", []string{"--stream", "other", "--sinks", "jsonl", "--pool", "us-east-1:c"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil || c.Stream != "other" || strings.Join(c.Sinks, ",") != "jsonl" || strings.Join(c.Pools, ",") != "us-east-1:c" {
+		t.Fatalf("stream = %q, sinks = %q, pools = %q, %v", c.Stream, c.Sinks, c.Pools, err)
 	}
 }
 
-func TestConfig_File(t *testing.T) {
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "worker.yaml")
-	os.WriteFile(path, []byte(`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestConfig_File(t *testing.T) {
+	path := writeConfig(t, `
 sinks:
   - {name: files, type: jsonl, dir: /tmp/out}
   - {name: hook, type: webhook, url: "https://example.com", secret_env: HOOK_SECRET}
+  - {name: bus, type: nats, url: "nats://127.0.0.1:4222", topic: changes, auto_provision: false}
+  - {name: db, type: postgres, schema: sync}
 routes:
   - name: settings
     datasets: [settings]
-    sinks: [files, hook]
+    sinks: [files, hook, bus]
   - name: typo
     sinks: [nope]
-`), 0o600)
+`)
+	env := map[string]string{"HOOK_SECRET": "s3", "COGNITOSYNC_DATABASE_URL": "postgres://x@localhost/db"}
+	c, _, err := parseConfig("worker", []string{"--config", path}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), `route "typo" names unknown sink "nope"`) || strings.Count(err.Error(), "\n") != 0 {
+		t.Fatalf("Validate = %v, want only the unknown sink of route typo", err)
+	}
+	no := false
+	want := []SinkEntry{
+		{pipeline.SinkHeader{Name: "files", Type: "jsonl"}, jsonl.Spec{Dir: "/tmp/out"}},
+		{pipeline.SinkHeader{Name: "hook", Type: "webhook"}, webhook.Spec{URL: "https://example.com", SecretEnv: "HOOK_SECRET"}},
+		{pipeline.SinkHeader{Name: "bus", Type: "nats"}, wmsink.NATSSpec{URL: "nats://127.0.0.1:4222", Topic: "changes", AutoProvision: &no}},
+		{pipeline.SinkHeader{Name: "db", Type: "postgres"}, postgres.Spec{Schema: "sync"}},
+	}
+	if got := c.sinkEntries(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("sinks =\n%#v\nwant\n%#v", got, want)
+	}
+
+	// Without the environment the secret and the default database are
+	// missing: both are reported at once, before anything starts.
+	c, _, err = parseConfig("worker", []string{"--config", path}, noenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	for _, msg := range []string{`sink "hook": webhook: secret_env: the environment variable HOOK_SECRET is empty`,
+		`sink "db": postgres sink: url is required when the worker has no --database-url`} {
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("Validate = %v, want %q", err, msg)
+		}
+	}
+}
+
+func TestConfig_FileErrors(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"UnknownField", "sinks:\n  - {name: files, type: jsonl, dri: /tmp}\nroutes: [{name: r, sinks: [files]}]\n",
+			"line 2: field dri not found"},
+		{"FieldOfAnotherType", "sinks:\n  - name: files\n    type: jsonl\n    dir: /tmp\n    secret_env: X\nroutes: [{name: r, sinks: [files]}]\n",
+			"line 5: field secret_env not found"},
+		{"UnknownType", "sinks:\n  - {name: q, type: kafka}\n", `line 2: sink "q": type must be one of jsonl, postgres, webhook, nats, got "kafka"`},
+		{"NoType", "sinks:\n  - {name: q, dir: /tmp}\n", `type must be one of`},
+		{"NotAMapping", "sinks:\n  - jsonl\n", "line 2: a sink is a mapping"},
+		{"UnknownTopLevel", "sink: []\n", "field sink not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := parseConfig("worker", []string{"--config", writeConfig(t, tc.yaml)}, noenv, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("parseConfig = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfig_FileSinkValidation(t *testing.T) {
+	path := writeConfig(t, `
+sinks:
+  - {name: files, type: jsonl, prefix: "../x"}
+  - {name: bus, type: nats, topic: "a.b"}
+  - {name: hook, type: webhook, url: "ftp://x", max_batch: -1}
+routes: [{name: r, sinks: [files, bus, hook]}]
+`)
 	c, _, err := parseConfig("worker", []string{"--config", path}, noenv, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `route "typo" names unknown sink "nope"`) {
-		t.Fatalf("Validate = %v", err)
+	err = c.Validate()
+	for _, msg := range []string{
+		`sink "files": jsonl: Dir is required`, `sink "files": jsonl: Prefix "../x" must be a plain file name`,
+		`sink "bus": nats sink: url is required`, `sink "bus": nats sink: topic "a.b" names the stream`,
+		`sink "hook": webhook: URL "ftp://x" must be an absolute http or https URL`, `sink "hook": webhook: Secret is required`,
+		`sink "hook": webhook: MaxBatch`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("Validate = %v\nwant %q", err, msg)
+		}
 	}
-	sc := c.sinkConfigs(func(k string) string { return map[string]string{"HOOK_SECRET": "s3"}[k] })
-	if len(sc) != 2 || sc[1].Secret != "s3" {
-		t.Fatalf("sinks = %+v", sc)
+}
+
+func TestConfig_SinksFlag(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // "": valid
+	}{
+		{"jsonl", []string{"--sinks", "jsonl"}, ""},
+		{"postgres", []string{"--sinks", "postgres", "--database-url", "postgres://x@localhost/db"}, ""},
+		{"postgresNoURL", []string{"--sinks", "postgres"}, "--sinks postgres (set --database-url): postgres sink: url is required"},
+		{"webhook", []string{"--sinks", "webhook", "--webhook-url", "https://example.com/h", "--webhook-secret", "s"}, ""},
+		{"webhookNoSecret", []string{"--sinks", "webhook", "--webhook-url", "https://example.com/h"}, "--sinks webhook (set --webhook-url, --webhook-secret): webhook: Secret is required"},
+		{"nats", []string{"--sinks", "nats"}, `--sinks: unknown sink "nats" (jsonl, postgres, webhook; other types need --config)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := parseConfig("worker", tc.args, noenv, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	c, _, _ := parseConfig("worker", []string{"--sinks", "jsonl,webhook", "--out", "/o", "--webhook-url", "https://h", "--webhook-secret", "s"}, noenv, &bytes.Buffer{})
+	want := []SinkEntry{
+		{pipeline.SinkHeader{Name: "jsonl", Type: "jsonl"}, jsonl.Spec{Dir: "/o"}},
+		{pipeline.SinkHeader{Name: "webhook", Type: "webhook"}, webhook.Spec{URL: "https://h", Secret: "s"}},
+	}
+	if got := c.sinkEntries(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("sinks = %#v, want %#v", got, want)
 	}
 }
 

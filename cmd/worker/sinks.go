@@ -4,40 +4,59 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
 	"github.com/cognitosync/cognitosync/sinks/postgres"
+	"github.com/cognitosync/cognitosync/sinks/watermill"
 	"github.com/cognitosync/cognitosync/sinks/webhook"
 )
 
-// buildSinks builds every configured sink; on error it closes the ones
-// already built.
-func buildSinks(ctx context.Context, cfgs []SinkConfig, reg prometheus.Registerer) (map[string]pipeline.Sink, error) {
-	out := map[string]pipeline.Sink{}
-	for _, sc := range cfgs {
-		s, err := buildSink(ctx, sc, reg)
-		if err != nil {
-			closeSinks(out)
-			return nil, fmt.Errorf("sink %q: %w", sc.Name, err)
-		}
-		out[sc.Name] = s
-	}
-	return out, nil
+// sinkTypes is every sink type the configuration file can name in type:,
+// one per sink package. A new sink is one package and one line here.
+var sinkTypes = []pipeline.SinkType{
+	jsonl.Type,
+	postgres.Type,
+	webhook.Type,
+	watermill.NATSType,
 }
 
-func buildSink(ctx context.Context, sc SinkConfig, reg prometheus.Registerer) (pipeline.Sink, error) {
-	switch sc.Type {
-	case "jsonl":
-		return jsonl.New(jsonl.Config{Dir: sc.Dir, Prefix: sc.Prefix, MaxBytes: sc.MaxBytes, MaxAge: sc.MaxAge, Name: sc.Name, Registerer: reg})
-	case "postgres":
-		return postgres.New(ctx, postgres.Config{URL: sc.URL, Schema: sc.Schema, ChangeLog: sc.ChangeLog, Name: sc.Name, Registerer: reg})
-	case "webhook":
-		return webhook.New(webhook.Config{URL: sc.URL, Secret: []byte(sc.Secret), Name: sc.Name, Registerer: reg})
+func sinkType(name string) (pipeline.SinkType, bool) {
+	for _, t := range sinkTypes {
+		if t.Name == name {
+			return t, true
+		}
 	}
-	return nil, fmt.Errorf("unknown type %q", sc.Type)
+	return pipeline.SinkType{}, false
+}
+
+func sinkTypeNames() string {
+	var names []string
+	for _, t := range sinkTypes {
+		names = append(names, t.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// buildSinks builds every configured sink; on error it closes the ones
+// already built.
+func buildSinks(ctx context.Context, c Config, reg prometheus.Registerer, log *slog.Logger) (map[string]pipeline.Sink, error) {
+	out := map[string]pipeline.Sink{}
+	for _, e := range c.sinkEntries() {
+		deps := c.sinkDeps(e.Name)
+		deps.Registerer, deps.Log = reg, log.With("sink", e.Name)
+		s, err := e.Spec.Build(ctx, deps)
+		if err != nil {
+			closeSinks(out)
+			return nil, fmt.Errorf("sink %q: %w", e.Name, err)
+		}
+		out[e.Name] = s
+	}
+	return out, nil
 }
 
 func closeSinks(sinks map[string]pipeline.Sink) error {

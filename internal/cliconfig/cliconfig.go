@@ -6,6 +6,7 @@ package cliconfig
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -102,6 +103,7 @@ func NewLogger(level, format string, w io.Writer) *slog.Logger {
 }
 
 // List is a repeatable flag whose values may also be comma-separated.
+// Register it with ListVar so that the command line replaces its default.
 type List []string
 
 func (l *List) String() string { return strings.Join(*l, ",") }
@@ -114,4 +116,33 @@ func (l *List) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// ListVar defines the List flag name on fs with the comma-separated
+// default def (e.g. from an environment variable). The first value given on
+// the command line replaces the default; later ones add to it.
+func ListVar(fs *flag.FlagSet, l *List, name, def, usage string) {
+	*l = nil
+	_ = l.Set(def)
+	fs.Var(&listFlag{l: l}, name, usage)
+}
+
+// listFlag is a List that drops its default at the first Set.
+type listFlag struct {
+	l   *List
+	set bool
+}
+
+func (f *listFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	return f.l.String()
+}
+
+func (f *listFlag) Set(v string) error {
+	if !f.set {
+		*f.l, f.set = nil, true
+	}
+	return f.l.Set(v)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,26 +14,14 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/nats-io/nats.go"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/changejson"
 	"github.com/cognitosync/cognitosync/sinks/sinktest"
 	wmsink "github.com/cognitosync/cognitosync/sinks/watermill"
 )
-
-// natsURL is SYNC_TEST_NATS_URL: a NATS server with JetStream
-// (deploy/local/services.sh starts one). Unset: skip, or fail under CI=true.
-func natsURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("SYNC_TEST_NATS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SYNC_TEST_NATS_URL is not set (CI must provide NATS JetStream)")
-		}
-		t.Skip("SYNC_TEST_NATS_URL is not set")
-	}
-	return u
-}
 
 // jetStream is a topic of its own on the test broker.
 type jetStream struct {
@@ -45,7 +32,7 @@ type jetStream struct {
 
 func newJetStream(t *testing.T) *jetStream {
 	t.Helper()
-	url := natsURL(t)
+	url := synctest.ServiceURL(t, "SYNC_TEST_NATS_URL")
 	b := make([]byte, 6)
 	rand.Read(b)
 	j := &jetStream{url: url, topic: "cognitosync_sinktest_" + hex.EncodeToString(b)}
@@ -278,5 +265,71 @@ func TestConfig_Validate(t *testing.T) {
 				t.Errorf("Validate() = %v, want ok=%v", err, tc.ok)
 			}
 		})
+	}
+}
+
+func TestNATSSpec_Validate(t *testing.T) {
+	no := false
+	env := func(k string) string { return map[string]string{"NATS_URL": "nats://127.0.0.1:4222"}[k] }
+	tests := []struct {
+		name string
+		s    wmsink.NATSSpec
+		want string // "": valid
+	}{
+		{"Minimal", wmsink.NATSSpec{URL: "nats://h:4222", Topic: "cognitosync_changes"}, ""},
+		{"URLFromEnv", wmsink.NATSSpec{URLEnv: "NATS_URL", Topic: "t"}, ""},
+		{"URLEnvUnset", wmsink.NATSSpec{URLEnv: "NOPE", URL: "nats://h", Topic: "t"}, "url_env: the environment variable NOPE is empty"},
+		{"NoURL", wmsink.NATSSpec{Topic: "t"}, "url is required"},
+		{"NoTopic", wmsink.NATSSpec{URL: "nats://h"}, "topic is required"},
+		{"DottedTopicNeedsOwnStream", wmsink.NATSSpec{URL: "nats://h", Topic: "sync.changes"}, "names the stream the sink creates"},
+		{"DottedSubjectOfOperatorStream", wmsink.NATSSpec{URL: "nats://h", Topic: "sync.changes", AutoProvision: &no}, ""},
+		{"Wildcard", wmsink.NATSSpec{URL: "nats://h", Topic: "sync.*", AutoProvision: &no}, "not a NATS subject"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.s.Validate(pipeline.SinkDeps{Name: "bus", Getenv: env})
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestNATSSpec_Build: the spec the worker decodes from YAML builds a sink
+// that passes the conformance suite against the real broker, on a stream it
+// provisions itself, with the URL taken from the environment.
+func TestNATSSpec_Build(t *testing.T) {
+	url := synctest.ServiceURL(t, "SYNC_TEST_NATS_URL")
+	var spec pipeline.SinkSpec
+	spec, err := wmsink.NATSType.Decode(func(v any) error {
+		return yaml.Unmarshal([]byte("{name: bus, type: nats, url_env: THE_NATS_URL, topic: placeholder}"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinktest.Run(t, sinktest.Harness{New: func(t *testing.T) (pipeline.Sink, func(*testing.T) sinktest.State) {
+		j := newJetStream(t)
+		s := spec.(wmsink.NATSSpec)
+		s.Topic = j.topic
+		deps := pipeline.SinkDeps{Name: "bus", Getenv: func(k string) string { return map[string]string{"THE_NATS_URL": url}[k] }}
+		if err := s.Validate(deps); err != nil {
+			t.Fatal(err)
+		}
+		sink, err := s.Build(context.Background(), deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sink.Close() })
+		if sink.Name() != "bus" {
+			t.Errorf("Name() = %q, want bus", sink.Name())
+		}
+		return sink, func(t *testing.T) sinktest.State { return sinktest.Fold(decodeAll(t, j.read(t))) }
+	}})
+}
+
+func TestNATSSpec_BuildUnreachable(t *testing.T) {
+	_, err := wmsink.NATSSpec{URL: "nats://127.0.0.1:1", Topic: "t"}.Build(context.Background(), pipeline.SinkDeps{Name: "bus"})
+	if err == nil || !strings.Contains(err.Error(), "nats sink") {
+		t.Fatalf("Build against a closed port = %v, want a nats sink error", err)
 	}
 }
