@@ -5,19 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cognitosync/cognitosync/internal/glob"
 )
 
-// Route sends the changes that match its patterns to its sinks (issue #4).
-// Every pattern list is a set of alternatives: a change matches a list when
-// it matches one of its patterns, and an empty list matches everything.
-// Patterns are globs: '*' matches any run of characters (also '/' and ':',
-// so "us-east-1:*" matches every pool of a region), '?' one character, and
-// '\' makes the next character literal. A change matches the route when it
-// matches all five lists.
+// Route sends the changes that match its patterns to its sinks. Every
+// pattern list is a set of alternatives: a change matches a list when it
+// matches one of its patterns, and an empty list matches everything.
+// Patterns are the dialect of package internal/glob ('*' any run of
+// characters, also '/' and ':', so "us-east-1:*" matches every pool of a
+// region; '?' one character; [a-z] and [^a-z] classes; '\' escapes). A
+// change matches the route when it matches all five lists.
 type Route struct {
 	// Name identifies the route in metrics (label route), logs and, in
 	// Kinesis mode, its consumer group (checkpoints are per route). Required;
@@ -66,7 +66,7 @@ func (r Route) Validate() error {
 	}
 	for field, pats := range map[string][]string{"pools": r.Pools, "identities": r.Identities, "datasets": r.Datasets, "keys": r.Keys} {
 		for _, p := range pats {
-			if err := validGlob(p); err != nil {
+			if err := glob.Validate(p); err != nil {
 				errs = append(errs, fmt.Errorf("route %q: %s pattern %q: %w", r.Name, field, p, err))
 			}
 		}
@@ -115,70 +115,11 @@ func matchAny(patterns []string, s string) bool {
 		return true
 	}
 	for _, p := range patterns {
-		if Glob(p, s) {
+		if glob.Match(p, s) {
 			return true
 		}
 	}
 	return false
-}
-
-// Glob reports whether s matches pattern: '*' matches any run of characters
-// (including none, '/' and ':'), '?' exactly one character, '\' escapes the
-// next character; everything else matches itself. A malformed pattern (a
-// trailing '\') matches nothing.
-func Glob(pattern, s string) bool {
-	// Iterative matcher with one backtrack point (the last '*'): linear in
-	// practice, no recursion, no regexp compilation per change.
-	p, i := 0, 0
-	starP, starI := -1, 0
-	for i < len(s) {
-		if p < len(pattern) {
-			switch pattern[p] {
-			case '*':
-				starP, starI = p, i
-				p++
-				continue
-			case '?':
-				_, n := utf8.DecodeRuneInString(s[i:])
-				p++
-				i += n
-				continue
-			case '\\':
-				if p+1 < len(pattern) && pattern[p+1] == s[i] {
-					p += 2
-					i++
-					continue
-				}
-			default:
-				if pattern[p] == s[i] {
-					p++
-					i++
-					continue
-				}
-			}
-		}
-		if starP < 0 {
-			return false
-		}
-		// Let the last '*' eat one more character and retry.
-		_, n := utf8.DecodeRuneInString(s[starI:])
-		starI += n
-		p, i = starP+1, starI
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
-
-func validGlob(p string) error {
-	if p == "" {
-		return errors.New("empty pattern (omit the list to match everything)")
-	}
-	if strings.HasSuffix(p, `\`) && !strings.HasSuffix(p, `\\`) {
-		return errors.New(`trailing '\'`)
-	}
-	return nil
 }
 
 // RouteTable is the routes section of the worker's configuration file.

@@ -7,39 +7,6 @@ import (
 	"github.com/cognitosync/cognitosync/pipeline"
 )
 
-func TestGlob(t *testing.T) {
-	for _, tc := range []struct {
-		pattern, s string
-		want       bool
-	}{
-		{"*", "", true},
-		{"*", "anything:at/all", true},
-		{"settings", "settings", true},
-		{"settings", "settings2", false},
-		{"us-east-1:*", "us-east-1:0c1ba052-e098-41fa-a76e-eaa2c125f861", true},
-		{"us-east-1:*", "eu-west-1:0c1ba052", false},
-		{"*:0c1b*", "us-east-1:0c1ba052", true},
-		{"game.*.score", "game.level1.score", true},
-		{"game.*.score", "game.level1.scores", false},
-		{"a?c", "abc", true},
-		{"a?c", "äöc", false},
-		{"a?c", "aöc", true}, // '?' is one character, not one byte
-		{"a*b*c", "aXbYbZc", true},
-		{"a*b*c", "aXbYbZ", false},
-		{`\*`, "*", true},
-		{`\*`, "x", false},
-		{`a\?`, "a?", true},
-		{`a\?`, "ab", false},
-		{"", "", true},
-		{"", "x", false},
-		{"**", "x", true},
-	} {
-		if got := pipeline.Glob(tc.pattern, tc.s); got != tc.want {
-			t.Errorf("Glob(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
-		}
-	}
-}
-
 func change(pool, id, ds, key string, op pipeline.Op) pipeline.Change {
 	return pipeline.Change{IdentityPoolID: pool, IdentityID: id, DatasetName: ds, Key: key, Op: op, SyncCount: 1}
 }
@@ -63,6 +30,8 @@ func TestRoute_Match(t *testing.T) {
 		{"dataset mismatch", pipeline.Route{Datasets: []string{"profile"}}, c, false},
 		{"key prefix", pipeline.Route{Keys: []string{"the*"}}, c, true},
 		{"key mismatch", pipeline.Route{Keys: []string{"score.*"}}, c, false},
+		{"key class", pipeline.Route{Keys: []string{"[st]heme"}}, c, true},
+		{"key negated class", pipeline.Route{Keys: []string{"[^t]heme"}}, c, false},
 		{"op replace", pipeline.Route{Ops: []pipeline.Op{pipeline.OpReplace}}, c, true},
 		{"op remove only", pipeline.Route{Ops: []pipeline.Op{pipeline.OpRemove}}, c, false},
 		{"op remove matches remove", pipeline.Route{Ops: []pipeline.Op{pipeline.OpRemove}}, change(pool, "i", "d", "k", pipeline.OpRemove), true},
@@ -121,6 +90,7 @@ func TestParseRoutes_Invalid(t *testing.T) {
 		"duplicate name": {"routes:\n  - name: a\n    sinks: [s]\n  - name: a\n    sinks: [s]\n", "defined twice"},
 		"bad name":       {"routes:\n  - name: 'a b'\n    sinks: [s]\n", "name must be"},
 		"empty pattern":  {"routes:\n  - name: a\n    keys: ['']\n    sinks: [s]\n", "empty pattern"},
+		"unclosed class": {"routes:\n  - name: a\n    datasets: ['[ab']\n    sinks: [s]\n", `datasets pattern "[ab": bad pattern: unclosed '['`},
 		"no routes":      {"routes: []\n", "no routes"},
 	} {
 		t.Run(name, func(t *testing.T) {

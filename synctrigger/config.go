@@ -27,8 +27,10 @@ import (
 //	  {"type": "summary",    "target": "summary"}
 //	]}
 //
-// "datasets" and "keys" are path.Match patterns; absent means all. For
-// allow_keys and deny_keys, "keys" lists the allowed or denied patterns.
+// "datasets" and "keys" are patterns of the dialect the worker's routes use
+// (package internal/glob; see the README's Patterns section); absent means
+// all. For allow_keys and deny_keys, "keys" lists the allowed or denied
+// patterns.
 type Config struct {
 	Rules []RuleConfig `json:"rules"`
 }

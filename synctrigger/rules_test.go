@@ -68,6 +68,10 @@ func TestRules(t *testing.T) {
 			want: map[string]string{"admin": "1", "ok": "2"}},
 		{name: "deny covers removals", rule: synctrigger.KeysRule{Patterns: []string{"admin*"}},
 			stored: map[string]string{"admin": "1"}, changes: map[string]*string{"admin": nil}, reject: "admin"},
+		{name: "deny covers keys with '/'", rule: synctrigger.KeysRule{Patterns: []string{"admin*"}},
+			changes: map[string]*string{"admin/level": sp("9")}, reject: `Key "admin/level" may not be written`},
+		{name: "deny class", rule: synctrigger.KeysRule{Patterns: []string{"[a-c]?"}},
+			changes: map[string]*string{"d1": sp("1"), "b2": sp("2")}, reject: `Key "b2" may not be written`},
 		{name: "deny drops", rule: synctrigger.KeysRule{Patterns: []string{"admin*"}, Action: synctrigger.ActionDrop},
 			changes: map[string]*string{"admin": sp("1"), "ok": sp("2")}, want: map[string]string{"ok": "2"}},
 		{name: "deny other dataset", rule: synctrigger.KeysRule{Scope: synctrigger.Scope{Datasets: []string{"other"}}, Patterns: []string{"*"}},
@@ -213,6 +217,8 @@ func TestLoad(t *testing.T) {
 		{`{"rules":[{"type":"stamp","key":"k","source":"moon"}]}`, "source"},
 		{`{"rules":[{"typo":1}]}`, "unknown field"},
 		{`{"rules":[{"type":"deny_keys","keys":["[" ]}]}`, "bad pattern"},
+		{`{"rules":[{"type":"deny_keys","keys":[""]}]}`, "empty pattern"},
+		{`{"rules":[{"type":"max_size","datasets":["[z-a]"],"max_value_bytes":1}]}`, "reversed"},
 	}
 	for _, b := range bad {
 		if _, err := synctrigger.Load([]byte(b.doc), synctrigger.Options{}); err == nil || !strings.Contains(err.Error(), b.want) {

@@ -27,11 +27,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/cognitosync/cognitosync/internal/glob"
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
@@ -126,8 +126,10 @@ func (rs *Rules) Handle(ctx context.Context, ev Event) (Event, error) {
 	return ev, nil
 }
 
-// Scope selects the datasets and keys a rule applies to, by path.Match
-// patterns ("*", "score_*", "[a-c]?"). Empty lists match everything.
+// Scope selects the datasets and keys a rule applies to, by patterns of
+// package internal/glob, the dialect the worker's routes use too ("*",
+// "score_*", "[a-c]?"; '*' also matches '/'). Empty lists match
+// everything.
 type Scope struct {
 	Datasets []string `json:"datasets,omitempty"`
 	Keys     []string `json:"keys,omitempty"`
@@ -138,7 +140,7 @@ func matchAny(patterns []string, s string) bool {
 		return true
 	}
 	for _, p := range patterns {
-		if ok, _ := path.Match(p, s); ok {
+		if glob.Match(p, s) {
 			return true
 		}
 	}
@@ -153,8 +155,8 @@ func (s Scope) Key(key string) bool { return matchAny(s.Keys, key) }
 
 func (s Scope) validate() error {
 	for _, p := range append(append([]string{}, s.Datasets...), s.Keys...) {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("bad pattern %q: %w", p, err)
+		if err := glob.Validate(p); err != nil {
+			return fmt.Errorf("pattern %q: %w", p, err)
 		}
 	}
 	return nil
