@@ -3,7 +3,6 @@ package main_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,19 +15,13 @@ import (
 	credv1 "github.com/aws/aws-sdk-go/aws/credentials"
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline/streamrecord"
 )
 
 // kinesisEndpoint returns SYNC_TEST_KINESIS_ENDPOINT or skips (fails under CI=true).
 func kinesisEndpoint(t testing.TB) string {
-	e := os.Getenv("SYNC_TEST_KINESIS_ENDPOINT")
-	if e == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SYNC_TEST_KINESIS_ENDPOINT is not set")
-		}
-		t.Skip("SYNC_TEST_KINESIS_ENDPOINT is not set")
-	}
-	return e
+	return synctest.ServiceURL(t, "SYNC_TEST_KINESIS_ENDPOINT")
 }
 
 // newStream creates an active one-shard stream on endpoint.

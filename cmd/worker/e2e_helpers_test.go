@@ -74,15 +74,8 @@ func TestMain(m *testing.M) {
 // SYNC_TEST_POSTGRES_URL is set; it skips (fails under CI=true) otherwise.
 func requireServices(t testing.TB) string {
 	t.Helper()
-	for _, v := range []string{"SYNC_TEST_KINESIS_ENDPOINT", "SYNC_TEST_POSTGRES_URL"} {
-		if os.Getenv(v) == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not set", v)
-			}
-			t.Skipf("%s is not set", v)
-		}
-	}
-	return os.Getenv("SYNC_TEST_KINESIS_ENDPOINT")
+	synctest.ServiceURL(t, "SYNC_TEST_POSTGRES_URL")
+	return synctest.ServiceURL(t, "SYNC_TEST_KINESIS_ENDPOINT")
 }
 
 func kinesisClient(endpoint string) *kinesis.Client { return synctest.KinesisClient(endpoint) }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -99,13 +98,7 @@ func SQLite(t testing.TB) syncapi.Store {
 // skipped, or fails under CI=true.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("SYNC_TEST_POSTGRES_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SYNC_TEST_POSTGRES_URL is not set (CI must provide PostgreSQL)")
-		}
-		t.Skip("SYNC_TEST_POSTGRES_URL is not set")
-	}
+	base := ServiceURL(t, "SYNC_TEST_POSTGRES_URL")
 	schema := "t_" + randHex(6)
 	execPG(t, base, "CREATE SCHEMA "+schema)
 	t.Cleanup(func() { execPG(t, base, "DROP SCHEMA "+schema+" CASCADE") })

@@ -3,13 +3,13 @@ package checkpoint_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cognitosync/cognitosync/internal/sqldb"
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint/checkpointtest"
 	"github.com/cognitosync/cognitosync/pipeline/kinesis"
@@ -83,13 +83,7 @@ func testDatabaseClock(t *testing.T, st *checkpoint.Store) {
 // postgresSchemas skips without PostgreSQL and returns a function giving
 // each call an empty schema of its own, so that runs and packages stay apart.
 func postgresSchemas(t *testing.T) func(t *testing.T) string {
-	url := os.Getenv("SYNC_TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SYNC_TEST_POSTGRES_URL is not set (run deploy/local/services.sh)")
-		}
-		t.Skip("SYNC_TEST_POSTGRES_URL is not set")
-	}
+	url := synctest.ServiceURL(t, "SYNC_TEST_POSTGRES_URL")
 	schema := fmt.Sprintf("cp_test_%d", time.Now().UnixNano())
 	admin, err := sqldb.Open(context.Background(), sqldb.Config{URL: url})
 	if err != nil {

@@ -3,7 +3,6 @@ package kinesis_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,20 +11,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/cognitosync/cognitosync/internal/synctest"
 )
 
 // endpoint returns the service address in env, skipping the test when it is
 // unset, or failing it under CI=true (CI never passes by skipping).
 func endpoint(tb testing.TB, env string) string {
 	tb.Helper()
-	ep := os.Getenv(env)
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s is not set (eval \"$(deploy/local/services.sh)\")", env)
-		}
-		tb.Skipf("%s is not set (eval \"$(deploy/local/services.sh)\")", env)
-	}
-	return ep
+	return synctest.ServiceURL(tb, env)
 }
 
 func kinesaliteEndpoint(tb testing.TB) string { return endpoint(tb, "SYNC_TEST_KINESIS_ENDPOINT") }

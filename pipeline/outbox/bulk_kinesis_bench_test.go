@@ -3,7 +3,6 @@ package outbox_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline/kinesis"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
 	"github.com/cognitosync/cognitosync/syncapi"
@@ -23,13 +23,7 @@ import (
 // skips (fails under CI=true).
 func kinesaliteClient(tb testing.TB) *awskinesis.Client {
 	tb.Helper()
-	ep := os.Getenv("SYNC_TEST_KINESIS_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("SYNC_TEST_KINESIS_ENDPOINT is not set")
-		}
-		tb.Skip("SYNC_TEST_KINESIS_ENDPOINT is not set")
-	}
+	ep := synctest.ServiceURL(tb, "SYNC_TEST_KINESIS_ENDPOINT")
 	return awskinesis.New(awskinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(ep),
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
 }

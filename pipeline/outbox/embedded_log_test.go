@@ -3,7 +3,6 @@ package outbox_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cognitosync/cognitosync/internal/sqldb"
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	"github.com/cognitosync/cognitosync/pipeline/kinesis"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
@@ -31,13 +31,7 @@ func forEachDialect(t *testing.T, body func(t *testing.T, open logDB)) {
 		body(t, func(t *testing.T) *sqldb.Handle { return openHandle(t, path) })
 	})
 	t.Run("Postgres", func(t *testing.T) {
-		url := os.Getenv("SYNC_TEST_POSTGRES_URL")
-		if url == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("SYNC_TEST_POSTGRES_URL is not set (run deploy/local/services.sh)")
-			}
-			t.Skip("SYNC_TEST_POSTGRES_URL is not set")
-		}
+		url := synctest.ServiceURL(t, "SYNC_TEST_POSTGRES_URL")
 		admin := openHandle(t, url)
 		schema := fmt.Sprintf("streamlog_test_%d", time.Now().UnixNano())
 		if _, err := admin.DB.Exec("CREATE SCHEMA " + schema); err != nil {
