@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,19 +63,12 @@ func setup(ctx context.Context, getenv func(string) string, readFile func(string
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context, ev syncapi.TriggerEvent) (json.RawMessage, error) {
-		switch c.Fault {
-		case "panic":
-			panic("SYNCTRIGGER_FAULT=panic")
-		case "sleep":
-			time.Sleep(c.FaultSleep)
-		case "bad-output":
-			return json.RawMessage(`"this is not a Cognito event"`), nil
-		}
+	h := func(ctx context.Context, ev syncapi.TriggerEvent) (json.RawMessage, error) {
 		out, err := rules.Handle(ctx, ev)
 		if err != nil {
 			return nil, err
 		}
 		return json.Marshal(out)
-	}, nil
+	}
+	return withFault(h, getenv)
 }

@@ -7,6 +7,7 @@ package main
 // Without the emulator these tests skip locally and fail under CI=true.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -39,7 +40,9 @@ const (
 const functionArn = "arn:aws:lambda:us-east-1:123456789012:function:synctrigger"
 
 var (
-	bins    struct{ rie, bootstrap string }
+	// bootstrap is built with the tag synctriggerfault (SYNCTRIGGER_FAULT
+	// works), production without it, as deployed.
+	bins    struct{ rie, bootstrap, production string }
 	binsErr error
 )
 
@@ -55,14 +58,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// prepareBinaries builds cmd/lambda and installs the emulator into the user
-// cache (once per version); SYNC_TEST_LAMBDA_RIE may name an emulator binary.
+// prepareBinaries builds cmd/lambda twice, with the fault hook for the tests
+// and as deployed, and installs the emulator into the user cache (once per
+// version); SYNC_TEST_LAMBDA_RIE may name an emulator binary.
 func prepareBinaries(dir string) error {
 	bins.bootstrap = filepath.Join(dir, "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bins.bootstrap, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build cmd/lambda: %v\n%s", err, out)
+	bins.production = filepath.Join(dir, "production", "bootstrap")
+	for bin, tags := range map[string]string{bins.bootstrap: "lambda.norpc,synctriggerfault", bins.production: "lambda.norpc"} {
+		build := exec.Command("go", "build", "-tags", tags, "-o", bin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build cmd/lambda -tags %s: %v\n%s", tags, err, out)
+		}
 	}
 	if p := os.Getenv("SYNC_TEST_LAMBDA_RIE"); p != "" {
 		bins.rie = p
@@ -106,10 +113,10 @@ func freeAddr(tb testing.TB) string {
 
 // startRIE runs the emulator with cmd/lambda on addr, env added to ours,
 // until the test ends.
-func startRIE(tb testing.TB, addr string, env map[string]string) {
+func startRIE(tb testing.TB, addr, bootstrap string, env map[string]string) {
 	tb.Helper()
 	cmd := exec.Command(bins.rie, "--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", freeAddr(tb), bins.bootstrap)
+		"--runtime-api-address", freeAddr(tb), bootstrap)
 	cmd.Env = append(os.Environ(), "AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_EC2_METADATA_DISABLED=true")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -181,6 +188,12 @@ const operatorRules = `{"rules": [
 
 func newStack(tb testing.TB, rules, fault string) *stack {
 	tb.Helper()
+	return newStackWith(tb, bins.bootstrap, rules, fault)
+}
+
+// newStackWith is newStack with the function binary bootstrap.
+func newStackWith(tb testing.TB, bootstrap, rules, fault string) *stack {
+	tb.Helper()
 	requireRIE(tb)
 	addr := freeAddr(tb)
 	cl := lambda.New(lambda.Options{
@@ -192,7 +205,7 @@ func newStack(tb testing.TB, rules, fault string) *stack {
 		tb.Fatal(err)
 	}
 	s := &stack{srv: synctest.Start(tb, synctest.Options{Trigger: inv}), pool: synctest.PoolID()}
-	startRIE(tb, addr, map[string]string{
+	startRIE(tb, addr, bootstrap, map[string]string{
 		"SYNCTRIGGER_RULES":         rules,
 		"SYNCTRIGGER_FAULT":         fault,
 		"SYNCTRIGGER_SYNC_ENDPOINT": s.srv.URL,
@@ -398,5 +411,31 @@ func BenchmarkUpdateRecords(b *testing.B) {
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
 		})
+	}
+}
+
+// TestProductionBuild_HasNoFaultHook: the function as deployed (built
+// without the tag synctriggerfault) holds no trace of the fault switch and,
+// run in the emulator with SYNCTRIGGER_FAULT=panic, applies its rules as
+// usual. The test build is the control: it does hold the switch.
+func TestProductionBuild_HasNoFaultHook(t *testing.T) {
+	requireRIE(t)
+	for bin, want := range map[string]bool{bins.production: false, bins.bootstrap: true} {
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(b, []byte("SYNCTRIGGER_FAULT")); got != want {
+			t.Errorf("%s contains SYNCTRIGGER_FAULT: %v, want %v", bin, got, want)
+		}
+	}
+	s := newStackWith(t, bins.production, operatorRules, "panic")
+	tok := *s.list(t, s.user, "settings").SyncSessionToken
+	up, err := s.update(s.user, "settings", tok, put("email", " Bob@Example.COM", 0))
+	if err != nil {
+		t.Fatalf("UpdateRecords through the production build with SYNCTRIGGER_FAULT=panic: %v", err)
+	}
+	if got := values(up.Records)["email"]; got != "bob@example.com" {
+		t.Fatalf("email = %q, want the transform rule's bob@example.com", got)
 	}
 }
