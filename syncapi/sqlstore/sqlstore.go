@@ -25,7 +25,9 @@ import (
 //go:embed migrations
 var migrationsFS embed.FS
 
-// Migrations are the embedded schema migrations, one directory per dialect.
+// Migrations are the embedded schema migrations: one directory per dialect
+// and shared/ for a migration that is the same SQL in both (see
+// sqldb.Handle.Migrate). The ones so far differ in their column types.
 func Migrations() fs.FS {
 	sub, err := fs.Sub(migrationsFS, "migrations")
 	if err != nil {

@@ -1,8 +1,10 @@
 package sqlstore_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -87,6 +89,23 @@ func TestOpen_ConcurrentMigrations(t *testing.T) {
 			}
 			wg.Wait()
 		})
+	}
+}
+
+// TestMigrations_WrittenOnce: a migration that is the same for both
+// dialects lives once, in shared/, not as two copies.
+func TestMigrations_WrittenOnce(t *testing.T) {
+	fsys := sqlstore.Migrations()
+	entries, err := fs.ReadDir(fsys, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		a, _ := fs.ReadFile(fsys, "sqlite/"+e.Name())
+		b, err := fs.ReadFile(fsys, "postgres/"+e.Name())
+		if err == nil && bytes.Equal(a, b) {
+			t.Errorf("sqlite/%s and postgres/%s are identical: move it to shared/", e.Name(), e.Name())
+		}
 	}
 }
 
