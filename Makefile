@@ -14,3 +14,14 @@ build:
 # Benchmarks with their same-run baselines (see README).
 bench:
 	eval "$$(deploy/local/services.sh)" && go test -run '^$$' -bench . -benchtime 3s ./...
+
+# Runs every fuzz target (each func Fuzz* in a _test.go) for FUZZTIME each;
+# new corpus entries that fail land in the package's testdata/fuzz.
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=node_modules '^func Fuzz' .); do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "fuzz $$(dirname $$f) $$t for $(FUZZTIME)"; \
+	    go test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+	  done; \
+	done

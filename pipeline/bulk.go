@@ -52,8 +52,7 @@ type BulkConfig struct {
 	Now func() time.Time
 }
 
-// BulkPublisher triggers BulkPublish and follows it to a final state (issue
-// #4 point 2). Safe for concurrent use (one job per pool at a time is the
+// BulkPublisher triggers BulkPublish and follows it to a final state. Safe for concurrent use (one job per pool at a time is the
 // service's rule, not this type's).
 type BulkPublisher struct {
 	c        BulkConfig

@@ -1,6 +1,7 @@
 // Package pipeline is the stream side of the project: what flows from the
 // Cognito stream to the user's systems. This file holds the Sink port every
-// sink in sinks/ implements.
+// sink in sinks/ implements; sinktype.go the contract by which a host
+// (the worker) configures and builds them.
 package pipeline
 
 import (
@@ -20,7 +21,7 @@ const (
 
 // Change is one record change taken from a Cognito stream record: one element
 // of kinesisSyncRecords with the dataset it belongs to. A remove has a nil
-// Value. Changes are idempotent on Key(): a sink that sees the same change
+// Value. Changes are idempotent on ID(): a sink that sees the same change
 // twice (a replay after a crash, a reshard, or a bulk publish overlapping live
 // updates) must end in the same state as if it had seen it once, and must
 // never move a record back to an older SyncCount.

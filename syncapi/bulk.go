@@ -2,7 +2,7 @@ package syncapi
 
 import "context"
 
-// BulkRunner runs bulk publish jobs (spec D.3, issue 3) for the Service; it
+// BulkRunner runs bulk publish jobs (spec D.3) for the Service; it
 // lives outside this package (pipeline/outbox) because it needs a stream.
 type BulkRunner interface {
 	// RunBulk starts publishing every live dataset of pool, whose job the

@@ -26,7 +26,7 @@ type IdentityPool struct {
 
 // PoolIDTag is the IdentityPoolTags key with which CreateIdentityPool chooses
 // the pool id, so an operator migrating from AWS keeps the IdentityPoolId that
-// apps already embed (issue 2). The tag is consumed, not stored.
+// apps already embed. The tag is consumed, not stored.
 const PoolIDTag = "syncd:IdentityPoolId"
 
 // IdentityPoolIDInput is the request of DescribeIdentityPool and DeleteIdentityPool.

@@ -202,7 +202,7 @@ func (s *Service) SetCognitoEvents(ctx context.Context, in SetCognitoEventsInput
 }
 
 // BulkPublish starts a bulk publish of the pool (spec D.3). ServiceConfig.Bulk
-// publishes the records asynchronously (issue 3); without it the job is
+// publishes the records asynchronously; without it the job is
 // recorded as FAILED with a message that says so.
 func (s *Service) BulkPublish(ctx context.Context, in PoolInput) (BulkPublishOutput, error) {
 	if err := ValidatePoolID(in.IdentityPoolID); err != nil {

@@ -180,7 +180,7 @@ type Store interface {
 	Close() error
 }
 
-// ---- Cognito Streams outbox and bulk publish (issue 3) ----
+// ---- Cognito Streams outbox and bulk publish (spec D) ----
 
 // OutboxEntry is one committed change of a streaming pool waiting to be
 // published (spec D.2): the records one UpdateRecords wrote, or a

@@ -24,7 +24,7 @@ const (
 	streamNone    = "none"    // no forwarder: outbox rows wait for a syncd that streams
 )
 
-// streaming is syncd's stream side (issue 3): the outbox forwarder and the
+// streaming is syncd's stream side (spec D): the outbox forwarder and the
 // bulk publish runner, both publishing through the Kinesis publisher.
 type streaming struct {
 	forwarder *outbox.Forwarder

@@ -1,4 +1,4 @@
-// Command worker streams Cognito Sync changes to sinks (issue #4). See --help.
+// Command worker streams Cognito Sync changes to sinks. See --help.
 package main
 
 import (

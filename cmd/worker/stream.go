@@ -26,7 +26,7 @@ func kinesisSubscribers(c Config, cfg aws.Config, cps kinesis.CheckpointStore, s
 		}
 	})
 	// Workers of one consumer group share the shards through leases in the
-	// checkpoint database (issue #4); one owner name per process, each
+	// checkpoint database; one owner name per process, each
 	// route in its own group.
 	leases, _ := cps.(kinesis.LeaseStore)
 	owner := processOwner()

@@ -47,7 +47,7 @@ ensure_database
 log "PostgreSQL ready at $PG_URL"
 printf 'export SYNC_TEST_POSTGRES_URL=%q\n' "$PG_URL"
 
-# --- Kinesis (issue #3): kinesalite for volume, kinesis-local (kinesis-mock)
+# --- Kinesis: kinesalite for volume, kinesis-local (kinesis-mock)
 # for resharding and ChildShards. Both are pinned in deploy/local/package.json
 # and run in memory on loopback; logs go to /tmp.
 LOCAL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -138,7 +138,7 @@ log "kinesis-local ready at http://127.0.0.1:$KINESIS_MOCK_PORT"
 printf 'export SYNC_TEST_KINESIS_ENDPOINT=%q\n' "http://127.0.0.1:$KINESALITE_PORT"
 printf 'export SYNC_TEST_KINESIS_MOCK_ENDPOINT=%q\n' "http://127.0.0.1:$KINESIS_MOCK_PORT"
 
-# --- NATS JetStream (issue #4: the watermill sink's broker), from Debian's
+# --- NATS JetStream (the nats sink's broker), from Debian's
 # nats-server, on loopback with JetStream storage in /var/lib/nats-server.
 NATS_PORT=${SYNC_NATS_PORT:-4222}
 

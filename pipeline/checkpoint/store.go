@@ -1,6 +1,5 @@
-// Package checkpoint is the SQL CheckpointStore (issue #3) and LeaseStore
-// (issue #4) of pipeline/kinesis, on SQLite or PostgreSQL through
-// internal/sqldb.
+// Package checkpoint is the SQL CheckpointStore and LeaseStore of
+// pipeline/kinesis, on SQLite or PostgreSQL through internal/sqldb.
 package checkpoint
 
 import (

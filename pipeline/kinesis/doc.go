@@ -1,6 +1,6 @@
 // Package kinesis is a Watermill Publisher and Subscriber for Amazon Kinesis
 // Data Streams and Kinesis-compatible endpoints (kinesalite, kinesis-mock),
-// built on aws-sdk-go-v2 (issue #3).
+// built on aws-sdk-go-v2.
 //
 // A Watermill topic is a stream name. The Publisher writes messages with
 // PutRecords, batched within the API limits, retrying only the failed
@@ -13,7 +13,7 @@
 // records of one partition key stay in order across SplitShard and
 // MergeShards. Consumer groups are checkpoint namespaces.
 //
-// With SubscriberConfig.Leases (issue #4) the subscribers of a group share
+// With SubscriberConfig.Leases the subscribers of a group share
 // the shards: a shard is read only by the owner of its lease in a
 // LeaseStore (pipeline/checkpoint keeps them in PostgreSQL or SQLite), a
 // dead owner's shards are taken over once its leases expire, the live

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Lease is one shard's lease in a consumer group (issue #4): while it is
+// Lease is one shard's lease in a consumer group: while it is
 // live, only its owner reads the shard.
 type Lease struct {
 	ShardID string

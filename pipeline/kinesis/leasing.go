@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
-// leaser coordinates one subscription's leases (issue #4). It runs on the
+// leaser coordinates one subscription's leases. It runs on the
 // subscription's goroutine only, so its maps need no lock.
 //
 // Every RenewInterval a pass renews this owner's leases, writes its

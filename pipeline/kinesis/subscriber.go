@@ -64,7 +64,7 @@ type SubscriberConfig struct {
 	// Backoff paces retries after throttling and other errors.
 	Backoff Backoff
 	// Leases shares the stream's shards between the subscribers of the
-	// consumer group (issue #4): a shard is read only by the owner of its
+	// consumer group: a shard is read only by the owner of its
 	// lease. nil: no leases, every subscriber of the group reads every
 	// shard (checkpoints still never move backwards).
 	Leases LeaseStore

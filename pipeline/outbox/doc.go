@@ -1,10 +1,10 @@
 // Package outbox moves committed Cognito Sync changes to a Cognito stream
-// (issue 3, spec D).
+// (spec D).
 //
 //   - Forwarder polls the store's transactional outbox (syncapi.Outbox),
 //     encodes each entry as a Cognito stream record (pipeline/streamrecord),
 //     publishes it through any Watermill message.Publisher (pipeline/kinesis
-//     for Kinesis, Embedded in-process) to the topic named by the pool's
+//     for Kinesis, StreamLog in the embedded mode) to the topic named by the pool's
 //     StreamName with partition key identityId, and deletes the entries only
 //     after the publisher acknowledged them: at least once, in order per
 //     identity. One forwarder per store publishes at a time (a lease).

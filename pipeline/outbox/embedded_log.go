@@ -85,8 +85,8 @@ func (c StreamLogConfig) Validate() error {
 	return nil
 }
 
-// StreamLog is the durable in-process stream of the embedded mode (issue:
-// a sink that is down stalls only its own route). It is a Watermill
+// StreamLog is the durable in-process stream of the embedded mode, built so
+// that a sink that is down stalls only its own route. It is a Watermill
 // Publisher that appends messages to a table, and hands out Subscribers
 // (NewSubscriber), one per consumer group, each reading from its own
 // checkpoints. It is the embedded counterpart of a Kinesis stream:

@@ -21,7 +21,7 @@ import (
 type Config struct {
 	Credentials Credentials      // required
 	Regions     []string         // accepted credential-scope regions; required
-	MaxSkew     time.Duration    // 0: 15 min, the choice (spec A.2 observed 5 min at AWS)
+	MaxSkew     time.Duration    // 0: 15 min, the window AWS quotes for SigV4 (spec A.2 saw 5 min at Cognito Sync)
 	Now         func() time.Time // nil: time.Now
 }
 

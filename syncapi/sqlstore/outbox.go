@@ -11,7 +11,7 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
-// The Cognito Streams outbox (syncapi.Outbox, issue 3) and leases.
+// The Cognito Streams outbox (syncapi.Outbox) and leases.
 //
 // UpdateRecords and DeleteDataset add one statement to their transaction:
 // an INSERT … SELECT that writes an outbox row only when the pool's

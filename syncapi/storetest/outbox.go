@@ -8,8 +8,8 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
-// outboxTests are the Cognito Streams outbox, lease and bulk-source tests
-// (issue 3); Run includes them. Each skips when the store lacks the
+// outboxTests are the Cognito Streams outbox, lease and bulk-source tests;
+// Run includes them. Each skips when the store lacks the
 // capability.
 var outboxTests = []struct {
 	name string
