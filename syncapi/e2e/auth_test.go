@@ -98,9 +98,12 @@ func TestAuth_BadCredentials(t *testing.T) {
 // TestAuth_ExpiredCredentials: identity credentials stop working at their
 // Expiration with ExpiredTokenException (which SDKs refresh on).
 func TestAuth_ExpiredCredentials(t *testing.T) {
-	f := newAuthFixture(t, synctest.Options{CredentialTTL: 2 * time.Second})
+	clock := synctest.NewClock(time.Now())
+	f := newAuthFixture(t, synctest.Options{CredentialTTL: 2 * time.Second, Now: clock.Now})
 	listAll(t, f.userA, f.pool, f.a.ID, "data", 0) // works while fresh
-	time.Sleep(time.Until(f.a.Creds.Expires) + 100*time.Millisecond)
+	clock.Advance(f.a.Creds.Expires.Sub(clock.Now()) - time.Millisecond)
+	listAll(t, f.userA, f.pool, f.a.ID, "data", 0) // and until they expire
+	clock.Advance(time.Millisecond)
 	_, err := f.userA.ListRecords(&cognitosync.ListRecordsInput{IdentityPoolId: aws.String(f.pool), IdentityId: aws.String(f.a.ID), DatasetName: aws.String("data")})
 	wantAWSError(t, err, "ExpiredTokenException", 403)
 }

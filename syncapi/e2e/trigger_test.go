@@ -45,7 +45,24 @@ func newTriggerFixture(t *testing.T, st storeT, invoker bool) *triggerFixture {
 			f.calls = append(f.calls, in)
 			fn := f.fn
 			f.mu.Unlock()
-			out, err := fn(in)
+			// Like the Lambda client, give up when the invocation's
+			// deadline passes, even if the function goes on.
+			type result struct {
+				ev  syncapi.TriggerEvent
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				out, err := fn(in)
+				done <- result{out, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-ctx.Done():
+				return syncapi.TriggerEvent{}, ctx.Err()
+			}
+			out, err := r.ev, r.err
 			if err != nil {
 				return out, err
 			}
@@ -279,8 +296,10 @@ func TestSyncTrigger_Deadline(t *testing.T) {
 	}
 	f := newTriggerFixture(t, synctest.SQLite(t), true)
 	f.setTrigger(t, triggerArn)
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
 	f.handle(func(ev syncapi.TriggerEvent) (syncapi.TriggerEvent, error) {
-		time.Sleep(syncapi.TriggerTimeout + 500*time.Millisecond)
+		<-hang // a function that never answers in time
 		return ev, nil
 	})
 	start := time.Now()
@@ -288,5 +307,8 @@ func TestSyncTrigger_Deadline(t *testing.T) {
 	wantAWSError(t, err, "LambdaSocketTimeoutException", 500)
 	if d := time.Since(start); d > syncapi.TriggerTimeout+2*time.Second {
 		t.Fatalf("took %s", d)
+	}
+	if recs := listAll(t, f.user, f.pool, f.idn.ID, "settings", 0).Records; len(recs) != 0 {
+		t.Fatalf("the timed-out sync stored %d records", len(recs))
 	}
 }

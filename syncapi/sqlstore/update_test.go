@@ -176,6 +176,10 @@ func TestUpdateRecords_PostgresWaitsForCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.Rollback()
+	var holderPID int
+	if err := holder.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&holderPID); err != nil {
+		t.Fatal(err)
+	}
 	for _, q := range []string{
 		`UPDATE datasets SET sync_count = 2 WHERE pool_id = $1 AND identity_id = $2 AND name = $3`,
 		`UPDATE records SET sync_count = 2, value = 'w' WHERE key = 'a' AND dataset_id = (SELECT id FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND name = $3)`,
@@ -190,11 +194,26 @@ func TestUpdateRecords_PostgresWaitsForCommit(t *testing.T) {
 		_, err := db.UpdateRecords(ctx, syncapi.UpdateRequest{Key: k, Changes: []syncapi.Change{{Key: "a", Value: &v, Expect: &one}}, By: "me"})
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // the writer waits for the lock
-	select {
-	case err := <-done:
-		t.Fatalf("UpdateRecords did not wait for the lock: %v", err)
-	default:
+	// Wait until UpdateRecords is blocked by the holder: then its locking
+	// statement has taken its snapshot before the holder's commit.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var blocked int
+		if err := raw.QueryRowContext(ctx, "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", holderPID).Scan(&blocked); err != nil {
+			t.Fatal(err)
+		}
+		if blocked > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("UpdateRecords did not wait for the lock: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("UpdateRecords never waited for the holder's lock")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if err := holder.Commit(); err != nil {
 		t.Fatal(err)

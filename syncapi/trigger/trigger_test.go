@@ -102,6 +102,10 @@ func TestLambdaInvoker_FunctionName(t *testing.T) {
 }
 
 func TestInProcess(t *testing.T) {
+	// The slow function hangs until the test ends, whatever its context
+	// says: Invoke must give up at the deadline without it.
+	hang := make(chan struct{})
+	defer close(hang)
 	p := InProcess{
 		"ok": func(_ context.Context, ev syncapi.TriggerEvent) (syncapi.TriggerEvent, error) { return ev, nil },
 		"fail": func(context.Context, syncapi.TriggerEvent) (syncapi.TriggerEvent, error) {
@@ -109,7 +113,7 @@ func TestInProcess(t *testing.T) {
 		},
 		"panic": func(context.Context, syncapi.TriggerEvent) (syncapi.TriggerEvent, error) { panic("boom") },
 		"slow": func(ctx context.Context, ev syncapi.TriggerEvent) (syncapi.TriggerEvent, error) {
-			time.Sleep(time.Second)
+			<-hang
 			return ev, nil
 		},
 		"throttle": func(context.Context, syncapi.TriggerEvent) (syncapi.TriggerEvent, error) {
