@@ -293,3 +293,33 @@ func waitUntil(t *testing.T, cond func() bool, stdout, stderr *syncBuf) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestConfig_READMEExample: the configuration the README shows parses and
+// validates as it stands.
+func TestConfig_READMEExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "### Routes and sinks")
+	_, rest, ok2 := strings.Cut(rest, "```yaml\n")
+	example, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("no yaml example under \"Routes and sinks\" in README.md")
+	}
+	env := map[string]string{"HOOK_SECRET": "s", "COGNITOSYNC_DATABASE_URL": "postgres://x@localhost/db"}
+	c, _, err := parseConfig("worker", []string{"--config", writeConfig(t, example)}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range c.sinkEntries() {
+		types = append(types, e.Type)
+	}
+	if got := strings.Join(types, ", "); got != sinkTypeNames() {
+		t.Errorf("the README example shows sink types %s, want every type: %s", got, sinkTypeNames())
+	}
+}
