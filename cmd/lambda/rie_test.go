@@ -9,14 +9,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,18 +25,10 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi/trigger"
 )
 
-// rieModule is the emulator, pinned (spec: ARCHITECTURE "Lambda").
-const (
-	rieModule  = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
-	rieVersion = "v0.0.0-20261030222936-bef5c4ba774d"
-)
-
 const functionArn = "arn:aws:lambda:us-east-1:123456789012:function:synctrigger"
 
-var (
-	bins    struct{ rie, bootstrap string }
-	binsErr error
-)
+// rie is the emulator with the cmd/lambda bootstrap, built by TestMain.
+var rie synctest.LambdaRIE
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "synctrigger-rie-")
@@ -49,116 +36,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binsErr = prepareBinaries(dir)
+	rie = synctest.BuildLambdaRIE(dir)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// prepareBinaries builds cmd/lambda and installs the emulator into the user
-// cache (once per version); SYNC_TEST_LAMBDA_RIE may name an emulator binary.
-func prepareBinaries(dir string) error {
-	bins.bootstrap = filepath.Join(dir, "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bins.bootstrap, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build cmd/lambda: %v\n%s", err, out)
-	}
-	if p := os.Getenv("SYNC_TEST_LAMBDA_RIE"); p != "" {
-		bins.rie = p
-		return nil
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	gobin := filepath.Join(cache, "cognitosync", "aws-lambda-rie@"+rieVersion)
-	bins.rie = filepath.Join(gobin, "aws-lambda-rie")
-	if _, err := os.Stat(bins.rie); err == nil {
-		return nil
-	}
-	inst := exec.Command("go", "install", rieModule+"@"+rieVersion)
-	inst.Dir = os.TempDir() // outside this module
-	inst.Env = append(os.Environ(), "GOBIN="+gobin, "CGO_ENABLED=0", "GOFLAGS=")
-	if out, err := inst.CombinedOutput(); err != nil {
-		return fmt.Errorf("go install %s@%s: %v\n%s", rieModule, rieVersion, err, out)
-	}
-	return nil
-}
-
-func requireRIE(tb testing.TB) {
-	tb.Helper()
-	if binsErr == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("Lambda Runtime Interface Emulator unavailable (CI must provide it): %v", binsErr)
-	}
-	tb.Skipf("Lambda Runtime Interface Emulator unavailable: %v", binsErr)
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startRIE runs the emulator with cmd/lambda on addr, env added to ours,
-// until the test ends.
-func startRIE(tb testing.TB, addr string, env map[string]string) {
-	tb.Helper()
-	cmd := exec.Command(bins.rie, "--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", freeAddr(tb), bins.bootstrap)
-	cmd.Env = append(os.Environ(), "AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_EC2_METADATA_DISABLED=true")
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start emulator: %v", err)
-	}
-	tb.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the emulator and its bootstrap
-		cmd.Wait()
-		if tb.Failed() {
-			tb.Logf("emulator output:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("emulator did not listen on %s: %v\n%s", addr, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // stack is syncd with a pool whose SyncTrigger is cmd/lambda in the
@@ -184,8 +65,8 @@ const operatorRules = `{"rules": [
 
 func newStack(tb testing.TB, rules, fault string) *stack {
 	tb.Helper()
-	requireRIE(tb)
-	addr := freeAddr(tb)
+	rie.Require(tb)
+	addr := synctest.FreeAddr(tb)
 	cl := lambda.New(lambda.Options{
 		Region: synctest.Region, BaseEndpoint: awsv2.String("http://" + addr),
 		Credentials: synctest.StaticV2("rie", "rie", ""), RetryMaxAttempts: 1,
@@ -195,7 +76,7 @@ func newStack(tb testing.TB, rules, fault string) *stack {
 		tb.Fatal(err)
 	}
 	s := &stack{srv: synctest.Start(tb, synctest.Options{Trigger: inv}), pool: synctest.PoolID()}
-	startRIE(tb, addr, map[string]string{
+	rie.Start(tb, addr, map[string]string{
 		"SYNCTRIGGER_RULES":         rules,
 		"SYNCTRIGGER_FAULT":         fault,
 		"SYNCTRIGGER_SYNC_ENDPOINT": s.srv.URL,

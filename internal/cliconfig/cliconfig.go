@@ -1,11 +1,14 @@
 // Package cliconfig holds what the commands share for reading configuration:
 // environment-variable defaults for flags with their parse errors collected,
-// and the structured logger every binary builds from --log-level and
-// --log-format. Only cmd/* use it; packages take plain Config structs.
+// the flags of the sync service that syncd and the worker's embedded mode
+// both accept (Service), and the structured logger every binary builds from
+// --log-level and --log-format. Only cmd/* use it; packages take plain
+// Config structs.
 package cliconfig
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,6 +75,16 @@ func (e *Env) Bool(name string) bool {
 		e.errs = append(e.errs, fmt.Errorf("%s=%q: want true or false", name, v))
 	}
 	return b
+}
+
+// Value sets v from the variable when it is set (for list flags, whose
+// command-line values then add to it).
+func (e *Env) Value(name string, v flag.Value) {
+	if s := e.getenv(name); s != "" {
+		if err := v.Set(s); err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
 }
 
 // Err joins every parse error seen so far.
