@@ -25,20 +25,17 @@ func TestMetrics_ExposeTheContract(t *testing.T) {
 	stream, _ := newStream(t, endpoint)
 	pool := synctest.PoolID()
 	lambdaAddr := synctest.FreeAddr(t)
-	p := startSyncd(t, "--kinesis-endpoint", endpoint, "--pool", pool,
-		"--lambda-endpoint", "http://"+lambdaAddr, "--lambda-function-name", "function")
+	// Static credentials: the Lambda client's AWS chain looks no further
+	// (no instance metadata off loopback).
+	p := launchSyncdEnv(t, []string{"AWS_EC2_METADATA_DISABLED=true", "AWS_ACCESS_KEY_ID=rie", "AWS_SECRET_ACCESS_KEY=rie"},
+		"--kinesis-endpoint", endpoint, "--pool", pool, "--lambda-endpoint", "http://"+lambdaAddr, "--lambda-function-name", "function")
+	p.awaitReady(t)
 	rie.Start(t, lambdaAddr, map[string]string{
 		"SYNCTRIGGER_RULES": `{"rules": [{"type": "transform", "keys": ["email"], "ops": ["lower"]}]}`,
 	})
 
 	dev := devSync(t, p.Endpoint)
-	if _, err := dev.SetIdentityPoolConfiguration(&cognitosync.SetIdentityPoolConfigurationInput{
-		IdentityPoolId: awsv1.String(pool),
-		CognitoStreams: &cognitosync.CognitoStreams{StreamName: awsv1.String(stream), RoleArn: awsv1.String("arn:aws:iam::000000000000:role/r"),
-			StreamingStatus: awsv1.String("ENABLED")},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	enableStream(t, dev, pool, stream)
 	if _, err := dev.SetCognitoEvents(&cognitosync.SetCognitoEventsInput{IdentityPoolId: awsv1.String(pool),
 		Events: map[string]*string{"SyncTrigger": awsv1.String("arn:aws:lambda:us-east-1:123456789012:function:lower")}}); err != nil {
 		t.Fatal(err)

@@ -70,6 +70,15 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	Serve(t, srv)
+	return &Server{URL: srv.Endpoint(), DevKeyID: key.ID, DevSecret: key.Secret, Store: o.Store,
+		Service: srv.Service(), AccountID: "123456789012"}
+}
+
+// Serve runs srv until the test ends, then closes it; an error of Run or
+// Close fails the test.
+func Serve(t testing.TB, srv *server.Server) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(context.Background()) }()
 	t.Cleanup(func() {
@@ -80,8 +89,6 @@ func Start(t testing.TB, o Options) *Server {
 			t.Errorf("syncd: %v", err)
 		}
 	})
-	return &Server{URL: srv.Endpoint(), DevKeyID: key.ID, DevSecret: key.Secret, Store: o.Store,
-		Service: srv.Service(), AccountID: "123456789012"}
 }
 
 // SQLite opens a SQLite store in a temporary directory.
