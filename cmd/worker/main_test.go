@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
 )
 
@@ -94,15 +94,6 @@ routes:
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type syncBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -117,8 +108,8 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // check, then shutdown as on SIGTERM.
 func TestEmbedded_DemoEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	metrics := freeAddr(t)
-	args := []string{"--demo", "--data", dir, "--listen", freeAddr(t), "--metrics-listen", metrics}
+	metrics := synctest.FreeAddr(t)
+	args := []string{"--demo", "--data", dir, "--listen", synctest.FreeAddr(t), "--metrics-listen", metrics}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var stdout, stderr syncBuf
