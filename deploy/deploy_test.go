@@ -136,7 +136,7 @@ func lint(e expr) (names, problems []string) {
 		name := e.q[loc[0]:loc[1]]
 		m, ok := pipeline.LookupMetric(name)
 		if !ok {
-			t.Errorf("%s: %s is not in pipeline.Metrics (pipeline/metricnames.go), the metrics the worker exports", e.where, name)
+			t.Errorf("%s: %s is not in pipeline.Metrics (pipeline/metricnames.go), the metrics syncd and the worker export", e.where, name)
 			continue
 		}
 		names = append(names, name)
@@ -245,7 +245,9 @@ func TestMetricContract(t *testing.T) {
 		if (m.Type == pipeline.Counter) != strings.HasSuffix(m.Name, "_total") {
 			t.Errorf("%s: counters, and only counters, end in _total", m.Name)
 		}
-		if m.Exporter != "worker" && m.Exporter != "syncd" {
+		switch m.Exporter {
+		case pipeline.ExporterSyncd, pipeline.ExporterWorker, pipeline.ExporterWorkerKinesis:
+		default:
 			t.Errorf("%s: Exporter %q", m.Name, m.Exporter)
 		}
 	}

@@ -1,18 +1,24 @@
 package pipeline
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // The metric contract (ARCHITECTURE.md "Observability"): every Prometheus
-// metric the worker exports, in one place. deploy/deploy_test.go fails when
-// the Grafana dashboard or the alert rules in deploy/ query a cognitosync_
-// metric, or a label of one, that is not listed here, so a rename here and in
-// the code that exports it is caught before operators see empty panels.
+// metric syncd and the worker export, in one place, each name with one
+// meaning. deploy/deploy_test.go fails when the Grafana dashboard or the
+// alert rules in deploy/ query a cognitosync_ metric, or a label of one, that
+// is not listed here, and the tests of cmd/syncd and cmd/worker fail when
+// their /metrics exposes a cognitosync_ metric that is not listed here, or
+// misses one that is; so a rename here and in the code that exports it is
+// caught before operators see empty panels.
 //
 // In the embedded mode (no endpoint configured) the worker runs the sync
 // service in-process and so also exports syncd's metrics; those are listed
-// with Exporter "syncd" (registered by syncapi/httpapi and pipeline/outbox).
-// Code that registers one of these metrics should use the constant, not a
-// string literal.
+// with Exporter ExporterSyncd (registered by internal/server through
+// syncapi/httpapi, syncapi/trigger and pipeline/outbox). Code that registers
+// one of these metrics uses the constant, not a string literal.
 
 // MetricType is the Prometheus type of a metric.
 type MetricType string
@@ -29,11 +35,23 @@ type Metric struct {
 	Name   string
 	Type   MetricType
 	Labels []string // label names, without the target labels job and instance
-	// Exporter is the binary that registers it: "worker" or "syncd" (the
-	// worker exports both in the embedded mode).
+	// Exporter says which binary and mode registers it: ExporterSyncd,
+	// ExporterWorker or ExporterWorkerKinesis.
 	Exporter string
 	Help     string
 }
+
+// Exporters of the contract.
+const (
+	// ExporterSyncd: syncd, and the worker in the embedded mode (which runs
+	// the sync service in-process).
+	ExporterSyncd = "syncd"
+	// ExporterWorker: the worker, in both modes.
+	ExporterWorker = "worker"
+	// ExporterWorkerKinesis: the worker only while it reads Kinesis (the
+	// remote mode); the embedded mode's in-process stream has no shards.
+	ExporterWorkerKinesis = "worker-kinesis"
+)
 
 // Worker metric names.
 const (
@@ -59,18 +77,17 @@ const (
 	MetricCheckpointAge = "cognitosync_checkpoint_age_seconds"
 	// MetricLeasesHeld is the number of shard leases this worker holds.
 	MetricLeasesHeld = "cognitosync_leases_held"
-	// MetricBulkPublishState is 1 for the current GetBulkPublishDetails
-	// state of a pool (NOT_STARTED, IN_PROGRESS, FAILED, SUCCEEDED), 0 for
-	// the others.
+	// MetricBulkPublishState is 1 for the GetBulkPublishDetails state
+	// (NOT_STARTED, IN_PROGRESS, FAILED, SUCCEEDED) of a pool whose bulk
+	// publish the worker started or follows, 0 for the others: the
+	// orchestration as the worker sees it, against AWS or syncd.
 	MetricBulkPublishState = "cognitosync_bulk_publish_state"
-	// MetricBulkPublishes counts finished bulk publishes by pool and outcome
-	// (succeeded, failed).
+	// MetricBulkPublishes counts the bulk publishes the worker followed to a
+	// final state, by pool and outcome (succeeded, failed).
 	MetricBulkPublishes = "cognitosync_bulk_publishes_total"
-	// MetricBulkPublishDuration is the time from BulkPublish to a final state.
+	// MetricBulkPublishDuration is the time from BulkPublish to a final
+	// state, as the worker saw it.
 	MetricBulkPublishDuration = "cognitosync_bulk_publish_duration_seconds"
-	// MetricBulkPublishRecords counts stream records (one per dataset) a
-	// bulk publish wrote, by pool: the job's progress (pipeline/outbox).
-	MetricBulkPublishRecords = "cognitosync_bulk_publish_records_total"
 )
 
 // syncd metric names (exported by the worker too in the embedded mode).
@@ -89,8 +106,21 @@ const (
 	// deleted (pipeline/outbox Forwarder).
 	MetricOutboxPublished = "cognitosync_outbox_published_total"
 	// MetricTriggerInvocations counts SyncTrigger invocations by pool and
-	// outcome.
+	// outcome (syncapi/trigger).
 	MetricTriggerInvocations = "cognitosync_trigger_invocations_total"
+	// MetricBulkPublishRecords counts stream records (one per dataset) the
+	// bulk publish jobs of this syncd wrote, by pool: a job's progress
+	// (pipeline/outbox BulkRunner).
+	MetricBulkPublishRecords = "cognitosync_bulk_publish_records_total"
+	// MetricBulkPublishJobs counts the bulk publish jobs this syncd ran to
+	// the end, by pool and outcome (succeeded, failed): the job side, next
+	// to the worker's MetricBulkPublishes (orchestration side). A job that
+	// one syncd started and another resumed counts once, where it ended.
+	MetricBulkPublishJobs = "cognitosync_bulk_publish_jobs_total"
+	// MetricBulkPublishJobState is 1 for the state (IN_PROGRESS, SUCCEEDED,
+	// FAILED) of the last bulk publish job of a pool this syncd ran, 0 for
+	// the others.
+	MetricBulkPublishJobState = "cognitosync_bulk_publish_job_state"
 )
 
 // Outcome label values.
@@ -101,26 +131,40 @@ const (
 	OutcomePoison    = "poison"    // the router gave up and moved the message aside
 )
 
-// Metrics is the contract: every metric the worker exports.
+// Metrics is the contract: every metric syncd and the worker export.
 var Metrics = []Metric{
-	{MetricWorkerMessages, Counter, []string{"route", "sink", "outcome"}, "worker", "Stream messages handled by route, sink and outcome."},
-	{MetricSinkWrites, Counter, []string{"sink", "outcome"}, "worker", "Sink.Write calls by sink and outcome."},
-	{MetricSinkChanges, Counter, []string{"sink"}, "worker", "Changes accepted by a sink."},
-	{MetricSinkWriteDuration, Histogram, []string{"sink"}, "worker", "Sink.Write latency."},
-	{MetricSinkLastSuccess, Gauge, []string{"sink"}, "worker", "Unix time of the sink's last successful write."},
-	{MetricShardMillisBehindLatest, Gauge, []string{"stream", "shard"}, "worker", "MillisBehindLatest of the last GetRecords of a shard."},
-	{MetricCheckpointAge, Gauge, []string{"stream", "shard"}, "worker", "Seconds since the shard's last checkpoint."},
-	{MetricLeasesHeld, Gauge, []string{"stream"}, "worker", "Shard leases this worker holds."},
-	{MetricBulkPublishState, Gauge, []string{"pool", "state"}, "worker", "1 for the pool's current bulk publish state."},
-	{MetricBulkPublishes, Counter, []string{"pool", "outcome"}, "worker", "Finished bulk publishes by outcome (succeeded, failed)."},
-	{MetricBulkPublishDuration, Histogram, []string{"pool"}, "worker", "Seconds from BulkPublish to a final state."},
-	{MetricBulkPublishRecords, Counter, []string{"pool"}, "syncd", "Stream records written by bulk publish, by pool."},
-	{MetricRequests, Counter, []string{"operation", "code"}, "syncd", "API requests by operation and AWS error code."},
-	{MetricRequestDuration, Histogram, []string{"operation"}, "syncd", "API request latency by operation."},
-	{MetricOutboxDepth, Gauge, nil, "syncd", "Outbox rows not yet published to the stream."},
-	{MetricOutboxOldestAge, Gauge, nil, "syncd", "Age of the oldest unpublished outbox row."},
-	{MetricOutboxPublished, Counter, nil, "syncd", "Outbox rows published to the stream."},
-	{MetricTriggerInvocations, Counter, []string{"pool", "outcome"}, "syncd", "SyncTrigger invocations by outcome."},
+	{MetricWorkerMessages, Counter, []string{"route", "sink", "outcome"}, ExporterWorker, "Stream messages handled by route, sink and outcome."},
+	{MetricSinkWrites, Counter, []string{"sink", "outcome"}, ExporterWorker, "Sink.Write calls by sink and outcome."},
+	{MetricSinkChanges, Counter, []string{"sink"}, ExporterWorker, "Changes accepted by a sink."},
+	{MetricSinkWriteDuration, Histogram, []string{"sink"}, ExporterWorker, "Sink.Write latency."},
+	{MetricSinkLastSuccess, Gauge, []string{"sink"}, ExporterWorker, "Unix time of the sink's last successful write."},
+	{MetricShardMillisBehindLatest, Gauge, []string{"stream", "shard"}, ExporterWorkerKinesis, "MillisBehindLatest of the last GetRecords of a shard."},
+	{MetricCheckpointAge, Gauge, []string{"stream", "shard"}, ExporterWorkerKinesis, "Seconds since the shard's last checkpoint."},
+	{MetricLeasesHeld, Gauge, []string{"stream"}, ExporterWorkerKinesis, "Shard leases this worker holds."},
+	{MetricBulkPublishState, Gauge, []string{"pool", "state"}, ExporterWorker, "1 for the state of the bulk publish the worker follows."},
+	{MetricBulkPublishes, Counter, []string{"pool", "outcome"}, ExporterWorker, "Bulk publishes the worker followed to a final state, by outcome (succeeded, failed)."},
+	{MetricBulkPublishDuration, Histogram, []string{"pool"}, ExporterWorker, "Seconds from BulkPublish to a final state."},
+	{MetricRequests, Counter, []string{"operation", "code"}, ExporterSyncd, "API requests by operation and AWS error code."},
+	{MetricRequestDuration, Histogram, []string{"operation"}, ExporterSyncd, "API request latency by operation."},
+	{MetricOutboxDepth, Gauge, nil, ExporterSyncd, "Outbox rows not yet published to the stream."},
+	{MetricOutboxOldestAge, Gauge, nil, ExporterSyncd, "Age of the oldest unpublished outbox row."},
+	{MetricOutboxPublished, Counter, nil, ExporterSyncd, "Outbox rows published to the stream."},
+	{MetricTriggerInvocations, Counter, []string{"pool", "outcome"}, ExporterSyncd, "SyncTrigger invocations by outcome."},
+	{MetricBulkPublishRecords, Counter, []string{"pool"}, ExporterSyncd, "Stream records written by this syncd's bulk publish jobs, by pool."},
+	{MetricBulkPublishJobs, Counter, []string{"pool", "outcome"}, ExporterSyncd, "Bulk publish jobs this syncd ran to the end, by outcome (succeeded, failed)."},
+	{MetricBulkPublishJobState, Gauge, []string{"pool", "state"}, ExporterSyncd, "1 for the state of the pool's last bulk publish job this syncd ran."},
+}
+
+// ExportedBy returns the contract's metrics of the given exporters, e.g.
+// ExporterSyncd and ExporterWorker for the embedded worker.
+func ExportedBy(exporters ...string) []Metric {
+	var out []Metric
+	for _, m := range Metrics {
+		if slices.Contains(exporters, m.Exporter) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // LookupMetric returns the contract entry of a metric name. The series

@@ -10,14 +10,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,20 +27,12 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi/trigger"
 )
 
-// rieModule is the emulator, pinned (spec: ARCHITECTURE "Lambda").
-const (
-	rieModule  = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
-	rieVersion = "v0.0.0-20261030222936-bef5c4ba774d"
-)
-
 const functionArn = "arn:aws:lambda:us-east-1:123456789012:function:synctrigger"
 
-var (
-	// bootstrap is built with the tag synctriggerfault (SYNCTRIGGER_FAULT
-	// works), production without it, as deployed.
-	bins    struct{ rie, bootstrap, production string }
-	binsErr error
-)
+// rie runs the function built with the test-only tag synctriggerfault
+// (SYNCTRIGGER_FAULT works); production is the function as deployed. Both
+// are built by TestMain.
+var rie, production synctest.LambdaRIE
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "synctrigger-rie-")
@@ -52,117 +40,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binsErr = prepareBinaries(dir)
+	rie = synctest.BuildLambdaRIE(filepath.Join(dir, "test"), "synctriggerfault")
+	production = synctest.BuildLambdaRIE(filepath.Join(dir, "production"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// prepareBinaries builds cmd/lambda twice, with the fault hook for the tests
-// and as deployed, and installs the emulator into the user cache (once per
-// version); SYNC_TEST_LAMBDA_RIE may name an emulator binary.
-func prepareBinaries(dir string) error {
-	bins.bootstrap = filepath.Join(dir, "bootstrap")
-	bins.production = filepath.Join(dir, "production", "bootstrap")
-	for bin, tags := range map[string]string{bins.bootstrap: "lambda.norpc,synctriggerfault", bins.production: "lambda.norpc"} {
-		build := exec.Command("go", "build", "-tags", tags, "-o", bin, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("build cmd/lambda -tags %s: %v\n%s", tags, err, out)
-		}
-	}
-	if p := os.Getenv("SYNC_TEST_LAMBDA_RIE"); p != "" {
-		bins.rie = p
-		return nil
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	gobin := filepath.Join(cache, "cognitosync", "aws-lambda-rie@"+rieVersion)
-	bins.rie = filepath.Join(gobin, "aws-lambda-rie")
-	if _, err := os.Stat(bins.rie); err == nil {
-		return nil
-	}
-	inst := exec.Command("go", "install", rieModule+"@"+rieVersion)
-	inst.Dir = os.TempDir() // outside this module
-	inst.Env = append(os.Environ(), "GOBIN="+gobin, "CGO_ENABLED=0", "GOFLAGS=")
-	if out, err := inst.CombinedOutput(); err != nil {
-		return fmt.Errorf("go install %s@%s: %v\n%s", rieModule, rieVersion, err, out)
-	}
-	return nil
-}
-
-func requireRIE(tb testing.TB) {
-	tb.Helper()
-	if binsErr == nil {
-		return
-	}
-	synctest.Unavailable(tb, "Lambda Runtime Interface Emulator unavailable: %v", binsErr)
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startRIE runs the emulator with cmd/lambda on addr, env added to ours,
-// until the test ends.
-func startRIE(tb testing.TB, addr, bootstrap string, env map[string]string) {
-	tb.Helper()
-	cmd := exec.Command(bins.rie, "--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", freeAddr(tb), bootstrap)
-	cmd.Env = append(os.Environ(), "AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_EC2_METADATA_DISABLED=true")
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start emulator: %v", err)
-	}
-	tb.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the emulator and its bootstrap
-		cmd.Wait()
-		if tb.Failed() {
-			tb.Logf("emulator output:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("emulator did not listen on %s: %v\n%s", addr, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // stack is syncd with a pool whose SyncTrigger is cmd/lambda in the
@@ -188,14 +70,14 @@ const operatorRules = `{"rules": [
 
 func newStack(tb testing.TB, rules, fault string) *stack {
 	tb.Helper()
-	return newStackWith(tb, bins.bootstrap, rules, fault)
+	return newStackWith(tb, rie, rules, fault)
 }
 
-// newStackWith is newStack with the function binary bootstrap.
-func newStackWith(tb testing.TB, bootstrap, rules, fault string) *stack {
+// newStackWith is newStack with the function build fn.
+func newStackWith(tb testing.TB, fn synctest.LambdaRIE, rules, fault string) *stack {
 	tb.Helper()
-	requireRIE(tb)
-	addr := freeAddr(tb)
+	fn.Require(tb)
+	addr := synctest.FreeAddr(tb)
 	cl := lambda.New(lambda.Options{
 		Region: synctest.Region, BaseEndpoint: awsv2.String("http://" + addr),
 		Credentials: synctest.StaticV2("rie", "rie", ""), RetryMaxAttempts: 1,
@@ -205,7 +87,7 @@ func newStackWith(tb testing.TB, bootstrap, rules, fault string) *stack {
 		tb.Fatal(err)
 	}
 	s := &stack{srv: synctest.Start(tb, synctest.Options{Trigger: inv}), pool: synctest.PoolID()}
-	startRIE(tb, addr, bootstrap, map[string]string{
+	fn.Start(tb, addr, map[string]string{
 		"SYNCTRIGGER_RULES":         rules,
 		"SYNCTRIGGER_FAULT":         fault,
 		"SYNCTRIGGER_SYNC_ENDPOINT": s.srv.URL,
@@ -419,8 +301,8 @@ func BenchmarkUpdateRecords(b *testing.B) {
 // run in the emulator with SYNCTRIGGER_FAULT=panic, applies its rules as
 // usual. The test build is the control: it does hold the switch.
 func TestProductionBuild_HasNoFaultHook(t *testing.T) {
-	requireRIE(t)
-	for bin, want := range map[string]bool{bins.production: false, bins.bootstrap: true} {
+	production.Require(t)
+	for bin, want := range map[string]bool{production.Bootstrap: false, rie.Bootstrap: true} {
 		b, err := os.ReadFile(bin)
 		if err != nil {
 			t.Fatal(err)
@@ -429,7 +311,7 @@ func TestProductionBuild_HasNoFaultHook(t *testing.T) {
 			t.Errorf("%s contains SYNCTRIGGER_FAULT: %v, want %v", bin, got, want)
 		}
 	}
-	s := newStackWith(t, bins.production, operatorRules, "panic")
+	s := newStackWith(t, production, operatorRules, "panic")
 	tok := *s.list(t, s.user, "settings").SyncSessionToken
 	up, err := s.update(s.user, "settings", tok, put("email", " Bob@Example.COM", 0))
 	if err != nil {

@@ -14,28 +14,17 @@ import (
 // Config is syncd's configuration, from flags with environment fallbacks.
 // It is the only place that reads flags and environment variables.
 type Config struct {
+	// Service holds the flags of the sync service (region, pools, developer
+	// keys, account id, TTLs, limits, SyncTrigger), shared with the
+	// worker's embedded mode.
+	cliconfig.Service
 	Listen          string
 	MetricsListen   string
 	DataDir         string
 	StoreURL        string
-	DeveloperKeys   map[string]string
-	AccountID       string
-	Region          string
-	Pools           []string
-	SessionTTL      time.Duration
-	CredentialTTL   time.Duration
-	MaxDatasets     int
-	MaxRecords      int64
-	MaxDatasetBytes int64
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
-	// LambdaEndpoint is the Lambda Invoke API endpoint for SyncTrigger
-	// functions; "": AWS Lambda through the standard AWS configuration.
-	LambdaEndpoint string
-	// LambdaFunctionName, when set, is sent instead of every function ARN
-	// (the Lambda Runtime Interface Emulator serves only "function").
-	LambdaFunctionName string
 	// Stream is "kinesis" (forward the outbox and run bulk publish to
 	// Kinesis) or "none" (stream.go).
 	Stream string
@@ -45,25 +34,6 @@ type Config struct {
 	// S3Bucket receives stream payloads too large for one Kinesis record;
 	// S3Endpoint is an S3-compatible endpoint ("": AWS S3).
 	S3Bucket, S3Endpoint string
-}
-
-// keyList collects repeatable --developer-key ID:SECRET values.
-type keyList map[string]string
-
-func (k keyList) String() string { return fmt.Sprintf("%d keys", len(k)) }
-func (k keyList) Set(v string) error {
-	for _, kv := range strings.Split(v, ",") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		id, secret, ok := strings.Cut(kv, ":")
-		if !ok || id == "" || secret == "" {
-			return fmt.Errorf("developer key %q: want ACCESS_KEY_ID:SECRET", kv)
-		}
-		k[id] = secret
-	}
-	return nil
 }
 
 const usageHead = `syncd: a self-hosted Amazon Cognito Sync server.
@@ -84,9 +54,8 @@ flag on the command line wins.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := Config{DeveloperKeys: map[string]string{}}
+	var c Config
 	env := cliconfig.NewEnv(getenv)
-	var pools cliconfig.List
 	fs.StringVar(&c.Listen, "listen", env.String("SYNCD_LISTEN", "127.0.0.1:8080"),
 		"address to serve the Cognito Sync and Cognito Identity APIs, /metrics and /healthz on [SYNCD_LISTEN]")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", env.String("SYNCD_METRICS_LISTEN", ""),
@@ -95,41 +64,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"directory for the SQLite database (created if missing); ignored with --store [SYNCD_DATA]")
 	fs.StringVar(&c.StoreURL, "store", env.String("SYNCD_STORE", ""),
 		"a postgres:// URL to keep data in PostgreSQL instead of SQLite; several syncd may share it [SYNCD_STORE]")
-	keys := keyList(c.DeveloperKeys)
-	if v := getenv("SYNCD_DEVELOPER_KEYS"); v != "" {
-		if err := keys.Set(v); err != nil {
-			return c, fmt.Errorf("SYNCD_DEVELOPER_KEYS: %w", err)
-		}
-	}
-	fs.Var(keys, "developer-key",
-		"developer credentials ACCESS_KEY_ID:SECRET, repeatable; developer-only operations need them\n(default: a random key printed at start-up) [SYNCD_DEVELOPER_KEYS, comma-separated]")
-	fs.StringVar(&c.AccountID, "account-id", env.String("SYNCD_ACCOUNT_ID", "000000000000"),
-		"AWS account id reported as LastModifiedBy for developer writes [SYNCD_ACCOUNT_ID]")
-	fs.StringVar(&c.Region, "region", env.String("SYNCD_REGION", env.String("AWS_REGION", "us-east-1")),
-		"region clients sign for, and the prefix of new pool and identity ids [SYNCD_REGION, AWS_REGION]")
-	if v := getenv("SYNCD_POOLS"); v != "" {
-		_ = pools.Set(v)
-	}
-	fs.Var(&pools, "pool",
-		"create this identity pool at start-up if it does not exist (unauthenticated identities allowed), repeatable;\ne.g. us-east-1:0c1ba052-e098-41fa-a76e-eaa2c125f861 keeps the id your apps embed [SYNCD_POOLS]")
-	fs.DurationVar(&c.SessionTTL, "session-ttl", env.Duration("SYNCD_SESSION_TTL", time.Hour),
-		"lifetime of a SyncSessionToken [SYNCD_SESSION_TTL]")
-	fs.DurationVar(&c.CredentialTTL, "credential-ttl", env.Duration("SYNCD_CREDENTIAL_TTL", time.Hour),
-		"lifetime of credentials from GetCredentialsForIdentity [SYNCD_CREDENTIAL_TTL]")
-	fs.IntVar(&c.MaxDatasets, "max-datasets", int(env.Int("SYNCD_MAX_DATASETS", 20)),
-		"datasets per identity (AWS: 20) [SYNCD_MAX_DATASETS]")
-	fs.Int64Var(&c.MaxRecords, "max-records", env.Int("SYNCD_MAX_RECORDS", 1024),
-		"records per dataset (AWS: 1024) [SYNCD_MAX_RECORDS]")
-	fs.Int64Var(&c.MaxDatasetBytes, "max-dataset-bytes", env.Int("SYNCD_MAX_DATASET_BYTES", 1<<20),
-		"bytes of keys and values per dataset (AWS: 1 MB) [SYNCD_MAX_DATASET_BYTES]")
+	c.Service.Define(fs, env, cliconfig.ServiceNames{
+		Prefix:     "SYNCD_",
+		RegionHelp: "region clients sign for, and the prefix of new pool and identity ids",
+		PoolsHelp: "create this identity pool at start-up if it does not exist (unauthenticated identities allowed), repeatable;\n" +
+			"e.g. us-east-1:0c1ba052-e098-41fa-a76e-eaa2c125f861 keeps the id your apps embed",
+		KeysDefault: "a random key printed at start-up",
+	})
 	fs.StringVar(&c.LogLevel, "log-level", env.String("SYNCD_LOG_LEVEL", "info"), "debug, info, warn or error [SYNCD_LOG_LEVEL]")
 	fs.StringVar(&c.LogFormat, "log-format", env.String("SYNCD_LOG_FORMAT", "text"), "text or json [SYNCD_LOG_FORMAT]")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.Duration("SYNCD_SHUTDOWN_TIMEOUT", 15*time.Second),
 		"how long to let in-flight requests finish on SIGTERM/SIGINT [SYNCD_SHUTDOWN_TIMEOUT]")
-	fs.StringVar(&c.LambdaEndpoint, "lambda-endpoint", env.String("SYNCD_LAMBDA_ENDPOINT", ""),
-		"URL of a Lambda-compatible Invoke API for pools' SyncTrigger functions, e.g. a Lambda Runtime Interface Emulator\n(default: AWS Lambda, configured by the standard AWS environment) [SYNCD_LAMBDA_ENDPOINT]")
-	fs.StringVar(&c.LambdaFunctionName, "lambda-function-name", env.String("SYNCD_LAMBDA_FUNCTION_NAME", ""),
-		"invoke this function name instead of the pool's SyncTrigger ARN (the emulator serves only \"function\") [SYNCD_LAMBDA_FUNCTION_NAME]")
 	fs.StringVar(&c.Stream, "stream", env.String("SYNCD_STREAM", streamKinesis),
 		"Cognito Streams: kinesis publishes changes of pools with StreamingStatus ENABLED (and BulkPublish) to Kinesis;\nnone keeps them in the outbox until a syncd with a stream runs [SYNCD_STREAM]")
 	fs.StringVar(&c.KinesisEndpoint, "kinesis-endpoint", env.String("SYNCD_KINESIS_ENDPOINT", ""),
@@ -148,7 +93,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q; see syncd --help", fs.Args())
 	}
-	c.Pools = pools
 	if err := env.Err(); err != nil {
 		return c, err
 	}
@@ -167,18 +111,7 @@ func (c Config) Validate() error {
 	if c.StoreURL != "" && !strings.HasPrefix(c.StoreURL, "postgres://") && !strings.HasPrefix(c.StoreURL, "postgresql://") {
 		errs = append(errs, fmt.Errorf("--store must be a postgres:// URL, got %q (for SQLite use --data)", c.StoreURL))
 	}
-	if c.Region == "" {
-		errs = append(errs, errors.New("--region is required"))
-	}
-	if c.MaxDatasets < 1 || c.MaxRecords < 1 || c.MaxDatasetBytes < 1 {
-		errs = append(errs, errors.New("--max-datasets, --max-records and --max-dataset-bytes must be positive"))
-	}
-	if c.SessionTTL <= 0 || c.CredentialTTL <= 0 {
-		errs = append(errs, errors.New("--session-ttl and --credential-ttl must be positive"))
-	}
-	if c.LambdaEndpoint != "" && !strings.HasPrefix(c.LambdaEndpoint, "http://") && !strings.HasPrefix(c.LambdaEndpoint, "https://") {
-		errs = append(errs, fmt.Errorf("--lambda-endpoint must be an http:// or https:// URL, got %q", c.LambdaEndpoint))
-	}
+	errs = append(errs, c.Service.Validate()...)
 	if c.Stream != streamKinesis && c.Stream != streamNone {
 		errs = append(errs, fmt.Errorf("--stream must be kinesis or none, got %q", c.Stream))
 	}

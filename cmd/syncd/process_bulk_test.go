@@ -79,13 +79,7 @@ func TestStream_BulkPublish10k(t *testing.T) {
 
 	p := startSyncd(t, "--kinesis-endpoint", endpoint, "--data", dir)
 	c := devSync(t, p.Endpoint)
-	if _, err := c.SetIdentityPoolConfiguration(&cognitosync.SetIdentityPoolConfigurationInput{
-		IdentityPoolId: awsv1.String(bulkPool),
-		CognitoStreams: &cognitosync.CognitoStreams{StreamName: awsv1.String(stream), RoleArn: awsv1.String("arn:aws:iam::000000000000:role/r"),
-			StreamingStatus: awsv1.String("ENABLED")},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	enableStream(t, c, bulkPool, stream)
 	start := time.Now()
 	if _, err := c.BulkPublish(&cognitosync.BulkPublishInput{IdentityPoolId: awsv1.String(bulkPool)}); err != nil {
 		t.Fatal(err)
@@ -257,7 +251,7 @@ func TestStream_TwoProcessesOneForwarder(t *testing.T) {
 		startSyncd(t, "--kinesis-endpoint", endpoint, "--pool", streamPool, "--store", url),
 	}
 	clients := []*cognitosync.CognitoSync{devSync(t, procs[0].Endpoint), devSync(t, procs[1].Endpoint)}
-	enableStream(t, clients[0], stream)
+	enableStream(t, clients[0], streamPool, stream)
 
 	type ack struct {
 		id    string

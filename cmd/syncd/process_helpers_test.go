@@ -74,13 +74,20 @@ func startSyncd(t testing.TB, args ...string) *proc {
 // the process.
 func launchSyncd(t testing.TB, args ...string) *proc {
 	t.Helper()
+	return launchSyncdEnv(t, nil, args...)
+}
+
+// launchSyncdEnv is launchSyncd with env added to the process's
+// environment.
+func launchSyncdEnv(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
 	full := []string{"--listen", "127.0.0.1:0", "--developer-key", devKeyID + ":" + devSecret, "--region", synctest.Region}
 	if !slices.ContainsFunc(args, func(a string) bool {
 		return strings.HasPrefix(a, "--data") || strings.HasPrefix(a, "--store")
 	}) {
 		full = append(full, "--data", t.TempDir())
 	}
-	return launch(t, nil, append(full, args...)...)
+	return launch(t, env, append(full, args...)...)
 }
 
 // awaitReady waits for the listening line and for /healthz to answer 200.

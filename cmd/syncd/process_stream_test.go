@@ -67,10 +67,11 @@ func devSync(t testing.TB, endpoint string) *cognitosync.CognitoSync {
 	return syncClient(t, endpoint, credv1.NewStaticCredentials(devKeyID, devSecret, ""))
 }
 
-func enableStream(t testing.TB, c *cognitosync.CognitoSync, stream string) {
+// enableStream turns pool's Cognito stream on, to stream.
+func enableStream(t testing.TB, c *cognitosync.CognitoSync, pool, stream string) {
 	t.Helper()
 	if _, err := c.SetIdentityPoolConfiguration(&cognitosync.SetIdentityPoolConfigurationInput{
-		IdentityPoolId: awsv1.String(streamPool),
+		IdentityPoolId: awsv1.String(pool),
 		CognitoStreams: &cognitosync.CognitoStreams{StreamName: awsv1.String(stream), RoleArn: awsv1.String("arn:aws:iam::000000000000:role/r"),
 			StreamingStatus: awsv1.String("ENABLED")},
 	}); err != nil {
@@ -86,7 +87,7 @@ func TestStream_Kinesalite(t *testing.T) {
 	stream, kc := newStream(t, endpoint)
 	p := startSyncd(t, "--kinesis-endpoint", endpoint, "--pool", streamPool)
 	c := devSync(t, p.Endpoint)
-	enableStream(t, c, stream)
+	enableStream(t, c, streamPool, stream)
 	id := "us-east-1:5e5e5e5e-0000-4000-8000-0000000000aa"
 	const updates = 5
 	for i := range updates {
@@ -177,7 +178,7 @@ func TestStream_SIGKILLLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	p := startSyncd(t, "--kinesis-endpoint", endpoint, "--pool", streamPool, "--data", dir)
 	c := devSync(t, p.Endpoint)
-	enableStream(t, c, stream)
+	enableStream(t, c, streamPool, stream)
 
 	type ack struct {
 		id    string

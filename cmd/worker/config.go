@@ -31,13 +31,15 @@ const (
 // fallbacks and an optional YAML file for routes and sinks. It is the only
 // place that reads flags, environment variables and that file.
 type Config struct {
+	// Service holds the flags of the sync service the embedded mode runs
+	// (limits, TTLs, developer keys, SyncTrigger, …), shared with syncd;
+	// its Region and Pools serve the remote mode too.
+	cliconfig.Service
 	Mode            string
 	ConfigFile      string
 	SyncEndpoint    string
 	KinesisEndpoint string
-	Region          string
 	Stream          string
-	Pools           []string
 	BulkPublish     bool
 	MetricsListen   string
 	DataDir         string
@@ -52,7 +54,6 @@ type Config struct {
 	RetryInitial    time.Duration
 	RetryMax        time.Duration
 	Listen          string
-	DeveloperKey    string
 	Demo            bool
 	LogLevel        string
 	LogFormat       string
@@ -158,13 +159,17 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		"Cognito Sync endpoint, e.g. http://127.0.0.1:8080 for syncd (default in remote mode: AWS, credentials from the standard AWS chain) [COGNITOSYNC_SYNC_ENDPOINT]")
 	fs.StringVar(&c.KinesisEndpoint, "kinesis-endpoint", env.String("COGNITOSYNC_KINESIS_ENDPOINT", ""),
 		"Kinesis-compatible endpoint, e.g. http://127.0.0.1:4567 (default in remote mode: AWS Kinesis) [COGNITOSYNC_KINESIS_ENDPOINT]")
-	fs.StringVar(&c.Region, "region", env.String("COGNITOSYNC_REGION", env.String("AWS_REGION", "us-east-1")),
-		"AWS region of Cognito Sync and Kinesis [COGNITOSYNC_REGION, AWS_REGION]")
 	fs.StringVar(&c.Stream, "stream", env.String("COGNITOSYNC_STREAM_NAME", ""),
 		"the pool's Cognito stream (Kinesis stream name); required in remote mode (embedded default: cognito-sync-stream) [COGNITOSYNC_STREAM_NAME]")
-	var pools cliconfig.List
-	cliconfig.ListVar(fs, &pools, "pool", getenv("COGNITOSYNC_IDENTITY_POOLS"),
-		"identity pool id, repeatable: bulk-published with --bulk-publish; in embedded mode created with streaming on (default there: a demo pool) [COGNITOSYNC_IDENTITY_POOLS, comma-separated]")
+	c.Service.Define(fs, env, cliconfig.ServiceNames{
+		Prefix:      "COGNITOSYNC_",
+		Scope:       "embedded mode: ",
+		RegionHelp:  "AWS region of Cognito Sync and Kinesis; in embedded mode the region SDKs sign for",
+		PoolsEnv:    "COGNITOSYNC_IDENTITY_POOLS",
+		PoolsHelp:   "identity pool id, repeatable: bulk-published with --bulk-publish; in embedded mode created with streaming on (default there: a demo pool)",
+		KeysEnv:     "COGNITOSYNC_DEVELOPER_KEY",
+		KeysDefault: "generated once, kept in <data>/embedded.json",
+	})
 	fs.BoolVar(&c.BulkPublish, "bulk-publish", env.Bool("COGNITOSYNC_BULK_PUBLISH"),
 		"at start-up call BulkPublish for every --pool and follow it to SUCCEEDED/FAILED (consumption starts at once) [COGNITOSYNC_BULK_PUBLISH]")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", env.String("COGNITOSYNC_METRICS_LISTEN", "127.0.0.1:9090"),
@@ -193,15 +198,13 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.DurationVar(&c.RetryMax, "retry-max", env.Duration("COGNITOSYNC_RETRY_MAX", 30*time.Second),
 		"longest wait between retries of a failing sink (a down sink is retried until it is back) [COGNITOSYNC_RETRY_MAX]")
 	fs.StringVar(&c.Listen, "listen", env.String("COGNITOSYNC_LISTEN", "127.0.0.1:8080"),
-		"embedded mode: address the in-process Cognito Sync and Cognito Identity APIs are served on, for SDKs [COGNITOSYNC_LISTEN]")
-	fs.StringVar(&c.DeveloperKey, "developer-key", env.String("COGNITOSYNC_DEVELOPER_KEY", ""),
-		"embedded mode: developer credentials ACCESS_KEY_ID:SECRET (default: generated once, kept in <data>/embedded.json) [COGNITOSYNC_DEVELOPER_KEY]")
+		"embedded mode: address the in-process Cognito Sync and Cognito Identity APIs (and syncd's /metrics and /healthz) are served on, for SDKs [COGNITOSYNC_LISTEN]")
 	fs.BoolVar(&c.Demo, "demo", env.Bool("COGNITOSYNC_DEMO"),
 		"embedded mode: write demo datasets, bulk-publish them and print how to make live updates [COGNITOSYNC_DEMO]")
 	fs.StringVar(&c.LogLevel, "log-level", env.String("COGNITOSYNC_LOG_LEVEL", "info"), "debug, info, warn or error [COGNITOSYNC_LOG_LEVEL]")
 	fs.StringVar(&c.LogFormat, "log-format", env.String("COGNITOSYNC_LOG_FORMAT", "text"), "text or json [COGNITOSYNC_LOG_FORMAT]")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.Duration("COGNITOSYNC_SHUTDOWN_TIMEOUT", 30*time.Second),
-		"how long to let in-flight messages finish on SIGTERM/SIGINT [COGNITOSYNC_SHUTDOWN_TIMEOUT]")
+		"how long to let in-flight messages (and in embedded mode API requests) finish on SIGTERM/SIGINT [COGNITOSYNC_SHUTDOWN_TIMEOUT]")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
 		fs.PrintDefaults()
@@ -209,7 +212,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
 	}
-	c.Pools, c.Sinks, c.getenv = pools, sinks, getenv
+	c.Sinks, c.getenv = sinks, getenv
 	if err := env.Err(); err != nil {
 		return c, fs, err
 	}
@@ -289,11 +292,7 @@ func (c Config) Validate() error {
 	if c.MetricsListen == "" {
 		errs = append(errs, errors.New("--metrics-listen is required (the health check uses it)"))
 	}
-	if c.DeveloperKey != "" {
-		if id, secret, ok := strings.Cut(c.DeveloperKey, ":"); !ok || id == "" || secret == "" {
-			errs = append(errs, errors.New("--developer-key must be ACCESS_KEY_ID:SECRET"))
-		}
-	}
+	errs = append(errs, c.Service.Validate()...)
 	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
 		errs = append(errs, errors.New("--retry-initial must be positive and at most --retry-max"))
 	}

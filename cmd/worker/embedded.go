@@ -2,39 +2,29 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
+	"github.com/cognitosync/cognitosync/internal/server"
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
 	"github.com/cognitosync/cognitosync/syncapi"
-	"github.com/cognitosync/cognitosync/syncapi/auth"
 	"github.com/cognitosync/cognitosync/syncapi/client"
-	"github.com/cognitosync/cognitosync/syncapi/httpapi"
-	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
 )
 
 const (
 	demoPool      = "us-east-1:0c1ba052-e098-41fa-a76e-eaa2c125f861"
 	demoIdentity  = "us-east-1:00000000-0000-4000-8000-00000000d001"
-	embeddedAcct  = "000000000000"
 	embeddedState = "embedded.json"
 )
 
@@ -49,9 +39,10 @@ type embeddedInfo struct {
 	Identity        string `json:"identity"`
 }
 
-// embedded is the in-process sync service stack of the embedded mode: the
-// same wiring as cmd/syncd (sqlstore, syncapi.Service, auth, httpapi) plus
-// the outbox forwarder and bulk runner publishing to the in-process stream.
+// embedded is the in-process sync service of the embedded mode: syncd as
+// internal/server assembles it (with every service flag: limits, TTLs,
+// SyncTrigger, …), its outbox forwarder and bulk runner publishing to the
+// in-process stream.
 //
 // The stream is a durable log (outbox.StreamLog) in the worker's checkpoint
 // database (<data>/worker.db, or --database-url), next to the checkpoints:
@@ -60,46 +51,39 @@ type embeddedInfo struct {
 // as in Kinesis mode), so a route whose sink is down stalls alone and
 // resumes from its checkpoints, also after a restart or kill -9.
 type embedded struct {
-	store     *sqlstore.DB
-	svc       *syncapi.Service
-	stream    *outbox.StreamLog
-	streamDB  *sqldb.Handle
-	subs      []*outbox.LogSubscriber
-	stopTrim  context.CancelFunc
-	trimDone  chan struct{}
-	forwarder *outbox.Forwarder
-	bulk      *outbox.BulkRunner
-	server    *http.Server
-	ln        net.Listener
-	// bulkMetrics holds the BulkRunner's metrics; only
-	// MetricBulkPublishRecords of it is exported (see bulkGatherer).
-	bulkMetrics *prometheus.Registry
-	info        embeddedInfo
-	dev         context.Context // carries the developer caller
+	srv      *server.Server
+	stream   *outbox.StreamLog
+	streamDB *sqldb.Handle
+	subs     []*outbox.LogSubscriber
+	stopTrim context.CancelFunc
+	trimDone chan struct{}
+	info     embeddedInfo
 }
 
-func startEmbedded(ctx context.Context, c Config, reg prometheus.Registerer, log *slog.Logger) (*embedded, error) {
+// startEmbedded builds the embedded service on reg, the process's one
+// registry; awsCfg is the configuration of the SyncTrigger's Lambda client.
+// Run e.srv, then call close.
+func startEmbedded(ctx context.Context, c Config, awsCfg aws.Config, reg *prometheus.Registry, log *slog.Logger) (*embedded, error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	store, err := sqlstore.Open(ctx, sqlstore.Config{URL: filepath.Join(c.DataDir, "syncd.db"), Log: log})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	e := &embedded{store: store, bulkMetrics: prometheus.NewRegistry()}
+	e := &embedded{}
 	ok := false
 	defer func() {
 		if !ok {
+			if e.srv != nil {
+				e.srv.Close()
+			}
 			if e.streamDB != nil {
 				e.streamDB.Close()
 			}
-			store.Close()
 		}
 	}()
 	url := c.DatabaseURL
 	if url == "" {
 		url = filepath.Join(c.DataDir, "worker.db")
 	}
+	var err error
 	if e.streamDB, err = sqldb.Open(ctx, sqldb.Config{URL: url}); err != nil {
 		return nil, fmt.Errorf("open checkpoint database: %w", err)
 	}
@@ -111,59 +95,32 @@ func startEmbedded(ctx context.Context, c Config, reg prometheus.Registerer, log
 		Log: log.With("component", "stream")}); err != nil {
 		return nil, err
 	}
-	owner := processOwner()
-	if e.forwarder, err = outbox.NewForwarder(outbox.ForwarderConfig{Store: store, Publisher: e.stream, MaxRecordBytes: -1,
-		Owner: owner, Registerer: reg, Log: log.With("component", "outbox")}); err != nil {
-		return nil, err
-	}
-	// The runner also registers MetricBulkPublishState and
-	// MetricBulkPublishes, which the worker's BulkPublisher exports in this
-	// process: keep the runner's in a registry of their own.
-	if e.bulk, err = outbox.NewBulkRunner(outbox.BulkConfig{Store: store, Publisher: e.stream, MaxRecordBytes: -1,
-		Owner: owner, Registerer: e.bulkMetrics, Log: log.With("component", "bulk")}); err != nil {
-		return nil, err
-	}
-	if e.svc, err = syncapi.NewService(syncapi.ServiceConfig{Owner: owner, Bulk: e.bulk, Store: store, Region: c.Region, Log: log}); err != nil {
-		return nil, err
-	}
 
-	e.info = loadEmbeddedInfo(c.DataDir)
-	if c.DeveloperKey != "" {
-		e.info.AccessKeyID, e.info.SecretAccessKey, _ = strings.Cut(c.DeveloperKey, ":")
+	// The developer key: --developer-key, else the one kept from an earlier
+	// run, else a new one (kept for the next run and for `worker put`).
+	saved := loadEmbeddedInfo(c.DataDir)
+	sc := c.ServerConfig()
+	if len(sc.DeveloperKeys) == 0 && saved.AccessKeyID != "" && saved.SecretAccessKey != "" {
+		sc.DeveloperKeys = []server.DeveloperKey{{ID: saved.AccessKeyID, Secret: saved.SecretAccessKey}}
 	}
-	if e.info.AccessKeyID == "" {
-		e.info.AccessKeyID, e.info.SecretAccessKey = "AKID"+strings.ToUpper(randHex(8)), randHex(20)
+	if len(sc.DeveloperKeys) == 0 {
+		sc.DeveloperKeys = []server.DeveloperKey{server.NewDeveloperKey()}
 	}
-	e.info.Region = c.Region
-	e.info.Pool, e.info.Identity = demoPool, demoIdentity
-	pools := c.Pools
-	if len(pools) == 0 {
-		pools = []string{demoPool}
+	if len(sc.Pools) == 0 {
+		sc.Pools = []string{demoPool}
 	}
-	e.info.Pool = pools[0]
-	e.dev = syncapi.WithCaller(context.WithoutCancel(ctx), syncapi.Caller{Developer: true, AccountID: embeddedAcct, AccessKeyID: e.info.AccessKeyID})
-	for _, p := range pools {
-		if err := e.streamingPool(p, c.Stream); err != nil {
-			return nil, err
-		}
-	}
-
-	authn, err := auth.New(auth.Config{Developers: map[string]string{e.info.AccessKeyID: e.info.SecretAccessKey},
-		AccountID: embeddedAcct, Issued: store, Regions: []string{c.Region}})
-	if err != nil {
+	sc.PoolName, sc.PoolStream = "worker", c.Stream
+	sc.Listen, sc.DataDir = c.Listen, c.DataDir
+	sc.AWS, sc.Registry, sc.ShutdownTimeout, sc.Log = &awsCfg, reg, c.ShutdownTimeout, log
+	// The log takes records of any size: no S3 offload needed.
+	sc.Stream = &server.Stream{Publisher: e.stream, MaxRecordBytes: -1}
+	if e.srv, err = server.New(ctx, sc); err != nil {
 		return nil, err
 	}
-	api, err := httpapi.NewHandler(httpapi.Config{Sync: e.svc, Identity: e.svc, Auth: authn, Log: log, Registerer: reg})
-	if err != nil {
-		return nil, err
-	}
-	if e.ln, err = net.Listen("tcp", c.Listen); err != nil {
-		return nil, fmt.Errorf("listen (--listen): %w", err)
-	}
-	e.server = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	e.info.Endpoint = "http://" + e.ln.Addr().String()
+	key := sc.DeveloperKeys[0]
+	e.info = embeddedInfo{Endpoint: e.srv.Endpoint(), Region: c.Region, AccessKeyID: key.ID, SecretAccessKey: key.Secret,
+		Pool: sc.Pools[0], Identity: demoIdentity}
 	if err := saveEmbeddedInfo(c.DataDir, e.info); err != nil {
-		e.ln.Close()
 		return nil, err
 	}
 	ok = true
@@ -191,42 +148,23 @@ func (e *embedded) subscriber(c Config) func(pipeline.Route) (message.Subscriber
 	}
 }
 
-// streamingPool creates pool if missing and turns its Cognito stream on.
-func (e *embedded) streamingPool(pool, stream string) error {
-	_, err := e.svc.CreateIdentityPool(e.dev, syncapi.IdentityPool{IdentityPoolName: "worker", AllowUnauthenticatedIdentities: true,
-		IdentityPoolTags: map[string]string{syncapi.PoolIDTag: pool}})
-	if err != nil && !errors.Is(err, syncapi.ErrConflict) {
-		return fmt.Errorf("--pool %s: %w", pool, err)
-	}
-	_, err = e.svc.SetIdentityPoolConfiguration(e.dev, syncapi.PoolConfiguration{IdentityPoolID: pool,
-		CognitoStreams: &syncapi.CognitoStreams{StreamName: stream, RoleArn: "arn:aws:iam::" + embeddedAcct + ":role/cognitosync-embedded",
-			StreamingStatus: syncapi.StreamingEnabled}})
-	if err != nil {
-		return fmt.Errorf("enable streaming of %s: %w", pool, err)
-	}
-	return nil
-}
+// api is the in-process service as a syncapi.SyncAPI acting as the
+// developer, for the bulk publisher.
+func (e *embedded) api() syncapi.SyncAPI { return devAPI{e.srv.Service(), e.srv} }
 
-// api is the in-process service as a syncapi.SyncAPI with the developer
-// caller, for the bulk publisher.
-func (e *embedded) api() syncapi.SyncAPI { return devAPI{e.svc, e.dev} }
-
+// devAPI calls the service as the developer: BulkPublish and
+// GetBulkPublishDetails are developer-only operations.
 type devAPI struct {
 	*syncapi.Service
-	dev context.Context
-}
-
-func (d devAPI) ctx(ctx context.Context) context.Context {
-	caller, _ := syncapi.CallerFrom(d.dev)
-	return syncapi.WithCaller(ctx, caller)
+	srv *server.Server
 }
 
 func (d devAPI) BulkPublish(ctx context.Context, in syncapi.PoolInput) (syncapi.BulkPublishOutput, error) {
-	return d.Service.BulkPublish(d.ctx(ctx), in)
+	return d.Service.BulkPublish(d.srv.AsDeveloper(ctx), in)
 }
 
 func (d devAPI) GetBulkPublishDetails(ctx context.Context, in syncapi.PoolInput) (syncapi.GetBulkPublishDetailsOutput, error) {
-	return d.Service.GetBulkPublishDetails(d.ctx(ctx), in)
+	return d.Service.GetBulkPublishDetails(d.srv.AsDeveloper(ctx), in)
 }
 
 // close saves the routes' checkpoints and closes the databases; call it
@@ -237,9 +175,9 @@ func (e *embedded) close() {
 	}
 	e.stopTrim()
 	<-e.trimDone
+	e.srv.Close() // after the forwarder and the bulk runner, which publish to the stream
 	e.stream.Close()
 	e.streamDB.Close()
-	e.store.Close()
 }
 
 // clientFor returns the typed client of the embedded service over HTTP, as
@@ -292,8 +230,7 @@ func listAll(ctx context.Context, api syncapi.SyncAPI, in syncapi.ListRecordsInp
 
 // writeDemo writes the demo datasets through the in-process service.
 func (e *embedded) writeDemo(ctx context.Context) (int, error) {
-	api := devAPI{e.svc, e.dev}
-	ctx = api.ctx(ctx)
+	api, ctx := e.api(), e.srv.AsDeveloper(ctx)
 	data := []struct{ identity, dataset, key, value string }{
 		{demoIdentity, "settings", "theme", "dark"},
 		{demoIdentity, "settings", "language", "en"},
@@ -310,21 +247,6 @@ func (e *embedded) writeDemo(ctx context.Context) (int, error) {
 	return len(data), nil
 }
 
-// bulkGatherer exports only MetricBulkPublishRecords of the BulkRunner's
-// registry.
-type bulkGatherer struct{ g prometheus.Gatherer }
-
-func (b bulkGatherer) Gather() ([]*dto.MetricFamily, error) {
-	mfs, err := b.g.Gather()
-	var out []*dto.MetricFamily
-	for _, mf := range mfs {
-		if mf.GetName() == pipeline.MetricBulkPublishRecords {
-			out = append(out, mf)
-		}
-	}
-	return out, err
-}
-
 func loadEmbeddedInfo(dir string) embeddedInfo {
 	var info embeddedInfo
 	if b, err := os.ReadFile(filepath.Join(dir, embeddedState)); err == nil {
@@ -339,16 +261,4 @@ func saveEmbeddedInfo(dir string, info embeddedInfo) error {
 		return fmt.Errorf("save %s: %w", embeddedState, err)
 	}
 	return nil
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// processOwner names this process in leases and bulk jobs.
-func processOwner() string {
-	h, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d/%s", h, os.Getpid(), randHex(4))
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
 	"github.com/cognitosync/cognitosync/sinks/webhook"
 )
@@ -103,7 +104,7 @@ routes:
 	var logs syncBuf
 	start := func() *exec.Cmd {
 		t.Helper()
-		listen, metrics := freeAddr(t), freeAddr(t)
+		listen, metrics := synctest.FreeAddr(t), synctest.FreeAddr(t)
 		cmd := exec.Command(bin, "--mode", "embedded", "--data", dir, "--config", cfg, "--listen", listen,
 			"--metrics-listen", metrics, "--retry-initial", "20ms", "--retry-max", "200ms", "--shutdown-timeout", "5s")
 		for _, kv := range os.Environ() { // flags only: a developer's shell cannot change them

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cognitosync/cognitosync/internal/awsenv"
 	"github.com/cognitosync/cognitosync/internal/cliconfig"
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline"
@@ -112,24 +113,24 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 		sm         *streamMetrics
 		decodeHTTP = &http.Client{Timeout: time.Minute}
 	)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
+	if err != nil {
+		return fmt.Errorf("aws configuration: %w", err)
+	}
 	switch c.Mode {
 	case modeEmbedded:
-		if emb, err = startEmbedded(ctx, c, reg, log.With("component", "syncd")); err != nil {
+		if emb, err = startEmbedded(ctx, c, cfg, reg, log.With("component", "syncd")); err != nil {
 			return err
 		}
 		defer emb.close()
 		subscriber = emb.subscriber(c)
 		api = emb.api()
 	case modeRemote:
-		cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
-		if err != nil {
-			return fmt.Errorf("aws configuration: %w", err)
-		}
 		if c.KinesisEndpoint != "" && c.SyncEndpoint == "" {
 			log.Info("Kinesis at --kinesis-endpoint, Cognito Sync on AWS")
 		}
 		if c.KinesisEndpoint != "" {
-			cfg.Credentials = withPlaceholder(cfg.Credentials) // local emulators accept any key
+			cfg.Credentials = awsenv.WithPlaceholder(cfg.Credentials, "worker") // local emulators accept any key
 		}
 		api = client.NewFromConfig(cfg, func(o *client.Options) {
 			if c.SyncEndpoint != "" {
@@ -176,23 +177,16 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 	if err != nil {
 		return fmt.Errorf("listen for metrics (--metrics-listen): %w", err)
 	}
-	var gatherer prometheus.Gatherer = reg
-	if emb != nil {
-		gatherer = prometheus.Gatherers{reg, bulkGatherer{emb.bulkMetrics}}
-	}
-	ops := &http.Server{Handler: opsMux(gatherer, router, &routerDone), ReadHeaderTimeout: 10 * time.Second}
+	ops := &http.Server{Handler: opsMux(reg, router, &routerDone), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("worker starting", "mode", c.Mode, "stream", c.Stream, "metrics", "http://"+mln.Addr().String()+"/metrics",
 		"routes", len(c.routes()), "sinks", strings.Join(sinkNames(sinks), ","), "version", version)
 
 	g, gctx := errgroup.WithContext(ctx)
-	servers := []*http.Server{ops}
 	g.Go(func() error { return serve(ops, mln) })
 	if emb != nil {
-		servers = append(servers, emb.server)
-		g.Go(func() error { return serve(emb.server, emb.ln) })
-		g.Go(func() error { return emb.svc.Run(gctx, time.Second) })
-		g.Go(func() error { return emb.forwarder.Run(gctx) })
-		g.Go(func() error { return emb.bulk.Run(gctx) })
+		// The sync API, its forwarder and bulk runner; it shuts its HTTP
+		// server down gracefully when gctx ends.
+		g.Go(func() error { return emb.srv.Run(gctx) })
 		printEmbedded(stdout, c, emb)
 	}
 	g.Go(func() error {
@@ -220,10 +214,8 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), c.ShutdownTimeout)
 		defer cancel()
-		for _, s := range servers {
-			if err := s.Shutdown(sctx); err != nil {
-				errs = append(errs, fmt.Errorf("shutdown: %w", err))
-			}
+		if err := ops.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
 		}
 		return errors.Join(errs...)
 	})
@@ -417,17 +409,4 @@ func put(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stdout, "put %s/%s %s=%q (syncCount %d) via %s\n", *identity, fs.Arg(0), rec.Key, fs.Arg(2), rec.SyncCount, info.Endpoint)
 	return nil
-}
-
-// withPlaceholder keeps the AWS credential chain but falls back to a fixed
-// key for endpoints that do not check signatures.
-func withPlaceholder(chain aws.CredentialsProvider) aws.CredentialsProvider {
-	return aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
-		if chain != nil {
-			if cr, err := chain.Retrieve(ctx); err == nil {
-				return cr, nil
-			}
-		}
-		return aws.Credentials{AccessKeyID: "worker", SecretAccessKey: "worker", Source: "worker placeholder"}, nil
-	}))
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
 	"github.com/cognitosync/cognitosync/sinks/postgres"
@@ -210,15 +210,6 @@ func TestConfig_SinksFlag(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type syncBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -233,8 +224,8 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // check, then shutdown as on SIGTERM.
 func TestEmbedded_DemoEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	metrics := freeAddr(t)
-	args := []string{"--demo", "--data", dir, "--listen", freeAddr(t), "--metrics-listen", metrics}
+	metrics := synctest.FreeAddr(t)
+	args := []string{"--demo", "--data", dir, "--listen", synctest.FreeAddr(t), "--metrics-listen", metrics}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var stdout, stderr syncBuf

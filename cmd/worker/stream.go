@@ -12,6 +12,7 @@ import (
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cognitosync/cognitosync/internal/server"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/kinesis"
 )
@@ -29,7 +30,7 @@ func kinesisSubscribers(c Config, cfg aws.Config, cps kinesis.CheckpointStore, s
 	// checkpoint database; one owner name per process, each
 	// route in its own group.
 	leases, _ := cps.(kinesis.LeaseStore)
-	owner := processOwner()
+	owner := server.ProcessOwner()
 	return func(r pipeline.Route) (message.Subscriber, error) {
 		sub, err := kinesis.NewSubscriber(kinesis.SubscriberConfig{
 			Client:        kc,

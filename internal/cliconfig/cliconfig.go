@@ -1,7 +1,9 @@
 // Package cliconfig holds what the commands share for reading configuration:
 // environment-variable defaults for flags with their parse errors collected,
-// and the structured logger every binary builds from --log-level and
-// --log-format. Only cmd/* use it; packages take plain Config structs.
+// the flags of the sync service that syncd and the worker's embedded mode
+// both accept (Service), and the structured logger every binary builds from
+// --log-level and --log-format. Only cmd/* use it; packages take plain
+// Config structs.
 package cliconfig
 
 import (
@@ -75,6 +77,16 @@ func (e *Env) Bool(name string) bool {
 	return b
 }
 
+// Value sets v from the variable when it is set (for list flags defined
+// with ReplacingVar, whose command-line values then replace it).
+func (e *Env) Value(name string, v flag.Value) {
+	if s := e.getenv(name); s != "" {
+		if err := v.Set(s); err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+}
+
 // Err joins every parse error seen so far.
 func (e *Env) Err() error { return errors.Join(e.errs...) }
 
@@ -124,25 +136,35 @@ func (l *List) Set(v string) error {
 func ListVar(fs *flag.FlagSet, l *List, name, def, usage string) {
 	*l = nil
 	_ = l.Set(def)
-	fs.Var(&listFlag{l: l}, name, usage)
+	ReplacingVar(fs, l, func() { *l = nil }, name, usage)
 }
 
-// listFlag is a List that drops its default at the first Set.
-type listFlag struct {
-	l   *List
-	set bool
+// ReplacingVar defines a repeatable flag v whose current value (a default,
+// or what an environment variable set) is dropped by reset at the first
+// value given on the command line: a flag replaces its default and its
+// environment variable, and repeated flags add to each other.
+func ReplacingVar(fs *flag.FlagSet, v flag.Value, reset func(), name, usage string) {
+	fs.Var(&replacing{v: v, reset: reset}, name, usage)
 }
 
-func (f *listFlag) String() string {
-	if f.l == nil {
+// replacing is a flag.Value that calls reset before its first Set.
+type replacing struct {
+	v     flag.Value
+	reset func()
+	set   bool
+}
+
+func (f *replacing) String() string {
+	if f.v == nil {
 		return ""
 	}
-	return f.l.String()
+	return f.v.String()
 }
 
-func (f *listFlag) Set(v string) error {
+func (f *replacing) Set(v string) error {
 	if !f.set {
-		*f.l, f.set = nil, true
+		f.reset()
+		f.set = true
 	}
-	return f.l.Set(v)
+	return f.v.Set(v)
 }

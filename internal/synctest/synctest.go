@@ -1,6 +1,6 @@
-// Package synctest starts a complete syncd stack (store, service, SigV4
-// authenticator, wire handler) on a real HTTP listener for tests, and builds
-// official AWS SDK clients pointed at it.
+// Package synctest starts a complete syncd (internal/server, as cmd/syncd
+// assembles it) on a real HTTP listener for tests, and builds official AWS
+// SDK clients pointed at it.
 package synctest
 
 import (
@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -22,9 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cognitosync/cognitosync/internal/server"
 	"github.com/cognitosync/cognitosync/syncapi"
-	"github.com/cognitosync/cognitosync/syncapi/auth"
-	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
 )
 
@@ -38,53 +36,58 @@ type Options struct {
 	Now    func() time.Time
 	// CredentialTTL is the lifetime of identity credentials; 0: 1 h.
 	CredentialTTL time.Duration
-	Registry      *prometheus.Registry
-	// Trigger runs pools' SyncTrigger functions; nil: none configured.
+	// Registry receives the server's metrics; nil: a registry of its own.
+	Registry *prometheus.Registry
+	// Trigger runs pools' SyncTrigger functions; nil: none configured (an
+	// identity write to a pool with a SyncTrigger fails closed).
 	Trigger syncapi.TriggerInvoker
 }
 
-// Server is a running syncd stack.
+// Server is a running syncd.
 type Server struct {
 	URL       string
 	DevKeyID  string
 	DevSecret string
 	Store     syncapi.Store
 	Service   *syncapi.Service
-	HTTP      *httptest.Server
 	AccountID string
 }
 
-// Start runs a syncd stack until the test ends.
+// Start runs syncd, built by server.New on a free loopback port with a
+// random developer key and no stream, until the test ends.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	if o.Store == nil {
 		o.Store = SQLite(t)
 	}
-	s := &Server{DevKeyID: "AKIDDEVELOPER" + randHex(4), DevSecret: randHex(20), Store: o.Store, AccountID: "123456789012"}
-	svc, err := syncapi.NewService(syncapi.ServiceConfig{Store: o.Store, Region: Region, Limits: o.Limits, Now: o.Now, CredentialTTL: o.CredentialTTL, Trigger: o.Trigger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Service = svc
-	a, err := auth.New(auth.Config{
-		Developers: map[string]string{s.DevKeyID: s.DevSecret}, AccountID: s.AccountID,
-		Issued: o.Store, Regions: []string{Region}, Now: o.Now,
+	key := server.NewDeveloperKey()
+	srv, err := server.New(context.Background(), server.Config{
+		Listen: "127.0.0.1:0", Store: o.Store, Region: Region, AccountID: "123456789012",
+		DeveloperKeys: []server.DeveloperKey{key}, Limits: o.Limits, CredentialTTL: o.CredentialTTL,
+		Trigger: o.Trigger, Registry: o.Registry, Now: o.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := httpapi.Config{Sync: svc, Identity: svc, Auth: a}
-	if o.Registry != nil {
-		cfg.Registerer = o.Registry
-	}
-	h, err := httpapi.NewHandler(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.HTTP = httptest.NewServer(h)
-	t.Cleanup(s.HTTP.Close)
-	s.URL = s.HTTP.URL
-	return s
+	Serve(t, srv)
+	return &Server{URL: srv.Endpoint(), DevKeyID: key.ID, DevSecret: key.Secret, Store: o.Store,
+		Service: srv.Service(), AccountID: "123456789012"}
+}
+
+// Serve runs srv until the test ends, then closes it; an error of Run or
+// Close fails the test.
+func Serve(t testing.TB, srv *server.Server) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(context.Background()) }()
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close syncd: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("syncd: %v", err)
+		}
+	})
 }
 
 // SQLite opens a SQLite store in a temporary directory.

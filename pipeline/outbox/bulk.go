@@ -104,11 +104,9 @@ type BulkRunner struct {
 
 var _ syncapi.BulkRunner = (*BulkRunner)(nil)
 
-// MetricBulkPublishRecords counts datasets (stream records) bulk publish
-// wrote, by pool: the job's progress.
-const MetricBulkPublishRecords = "cognitosync_bulk_publish_records_total"
-
-// NewBulkRunner returns a BulkRunner; call Run to resume orphaned jobs.
+// NewBulkRunner returns a BulkRunner; call Run to resume orphaned jobs. It
+// registers pipeline.MetricBulkPublishRecords, MetricBulkPublishJobs and
+// MetricBulkPublishJobState with c.Registerer when set.
 func NewBulkRunner(c BulkConfig) (*BulkRunner, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -116,12 +114,12 @@ func NewBulkRunner(c BulkConfig) (*BulkRunner, error) {
 	c.setDefaults()
 	b := &BulkRunner{
 		c: c, enc: encoder{offload: c.Offload, maxBytes: c.MaxRecordBytes}, active: map[string]bool{},
-		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricBulkPublishRecords,
-			Help: "Stream records (one per dataset) written by bulk publish, by pool."}, []string{"pool"}),
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: pipeline.MetricBulkPublishState,
-			Help: "1 for the pool's current bulk publish state."}, []string{"pool", "state"}),
-		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: pipeline.MetricBulkPublishes,
-			Help: "Finished bulk publishes by outcome (succeeded, failed)."}, []string{"pool", "outcome"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: pipeline.MetricBulkPublishRecords,
+			Help: "Stream records (one per dataset) written by this syncd's bulk publish jobs, by pool."}, []string{"pool"}),
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: pipeline.MetricBulkPublishJobState,
+			Help: "1 for the state of the pool's last bulk publish job this syncd ran (IN_PROGRESS, SUCCEEDED, FAILED), 0 for the others."}, []string{"pool", "state"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: pipeline.MetricBulkPublishJobs,
+			Help: "Bulk publish jobs this syncd ran to the end, by outcome (succeeded, failed)."}, []string{"pool", "outcome"}),
 	}
 	if c.Registerer != nil {
 		for _, m := range []prometheus.Collector{b.records, b.state, b.finished} {

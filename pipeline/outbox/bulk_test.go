@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
 	"github.com/cognitosync/cognitosync/pipeline/streamrecord"
 	"github.com/cognitosync/cognitosync/syncapi"
@@ -103,8 +104,8 @@ func TestBulkRunner_PublishesEveryDataset(t *testing.T) {
 	if len(c.seen) != n || c.n != n {
 		t.Errorf("published %d messages for %d datasets, want %d", c.n, len(c.seen), n)
 	}
-	if got := testutil.ToFloat64(mustCounter(t, reg, outbox.MetricBulkPublishRecords)); got != n {
-		t.Errorf("%s = %v", outbox.MetricBulkPublishRecords, got)
+	if got := testutil.ToFloat64(mustCounter(t, reg, pipeline.MetricBulkPublishRecords)); got != n {
+		t.Errorf("%s = %v", pipeline.MetricBulkPublishRecords, got)
 	}
 }
 

@@ -102,7 +102,7 @@ func NewForwarder(c ForwarderConfig) (*Forwarder, error) {
 	c.setDefaults()
 	f := &Forwarder{
 		c: c, enc: encoder{offload: c.Offload, maxBytes: c.MaxRecordBytes}, wake: make(chan struct{}, 1),
-		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "cognitosync_outbox_published_total",
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: pipeline.MetricOutboxPublished,
 			Help: "Outbox entries published to the stream and deleted."}),
 		depth: prometheus.NewGauge(prometheus.GaugeOpts{Name: pipeline.MetricOutboxDepth,
 			Help: "Outbox rows not yet published to the stream."}),

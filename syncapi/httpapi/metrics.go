@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cognitosync/cognitosync/pipeline"
 )
 
 // metrics are the request counter and latency histogram; a nil *metrics
@@ -23,11 +25,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, nil
 	}
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "cognitosync_requests_total",
+		Name: pipeline.MetricRequests,
 		Help: "Cognito Sync and Cognito Identity API requests by operation and AWS error code (OK on success).",
 	}, []string{"operation", "code"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "cognitosync_request_duration_seconds",
+		Name:    pipeline.MetricRequestDuration,
 		Help:    "Cognito Sync and Cognito Identity API request latency by operation.",
 		Buckets: durationBuckets,
 	}, []string{"operation"})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
@@ -33,7 +34,7 @@ func Instrument(next syncapi.TriggerInvoker, reg prometheus.Registerer) (syncapi
 		return next, nil
 	}
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "cognitosync_trigger_invocations_total",
+		Name: pipeline.MetricTriggerInvocations,
 		Help: "SyncTrigger invocations by outcome.",
 	}, []string{"pool", "outcome"})
 	if err := reg.Register(c); err != nil {

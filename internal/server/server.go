@@ -1,0 +1,381 @@
+// Package server assembles syncd, the self-hosted Cognito Sync service, in
+// one place: the store, the sync service with its limits and TTLs, SigV4
+// authentication, the rest-json wire handler with /metrics and /healthz, the
+// SyncTrigger invoker, and, when the caller gives a stream, the outbox
+// forwarder and the bulk publish runner. cmd/syncd, the worker's embedded
+// mode and the test harness (internal/synctest) all build it with New, so
+// each has every feature and each metric is registered once, in the one
+// registry of the process.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cognitosync/cognitosync/pipeline/outbox"
+	"github.com/cognitosync/cognitosync/syncapi"
+	"github.com/cognitosync/cognitosync/syncapi/auth"
+	"github.com/cognitosync/cognitosync/syncapi/httpapi"
+	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
+	"github.com/cognitosync/cognitosync/syncapi/trigger"
+)
+
+// flushInterval is how often the service writes its buffered sync-session
+// counts to the store.
+const flushInterval = time.Second
+
+// Server is an assembled syncd. New builds it and listens; Run serves until
+// its context ends; Close releases what New acquired. The accessors are safe
+// for concurrent use.
+type Server struct {
+	c         Config
+	store     syncapi.Store
+	ownStore  *sqlstore.DB // opened by New, closed by Close
+	svc       *syncapi.Service
+	reg       *prometheus.Registry
+	forwarder *outbox.Forwarder // nil without Stream
+	bulk      *outbox.BulkRunner
+	servers   []*http.Server
+	listeners []net.Listener
+
+	mu      sync.Mutex
+	running bool
+	closed  bool
+	cancel  context.CancelFunc // of Run
+	done    chan struct{}      // closed when Run returns
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New assembles the server, creates the configured pools and opens the
+// listeners; nothing is served until Run. ctx bounds start-up only. On error
+// everything New acquired is released.
+func New(ctx context.Context, c Config) (*Server, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	s := &Server{c: c, store: c.Store, reg: c.Registry}
+	ok := false
+	defer func() {
+		if !ok {
+			s.release()
+		}
+	}()
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if s.store == nil {
+		db, err := openStore(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		s.store, s.ownStore = db, db
+	}
+
+	invoker := c.Trigger
+	if invoker == nil && c.AWS != nil {
+		l, err := newLambdaInvoker(*c.AWS, c.LambdaEndpoint, c.LambdaFunctionName)
+		if err != nil {
+			return nil, err
+		}
+		invoker = l
+	}
+	invoker, err := trigger.Instrument(invoker, s.reg)
+	if err != nil {
+		return nil, fmt.Errorf("trigger metrics: %w", err)
+	}
+
+	var bulk syncapi.BulkRunner
+	if c.Stream != nil {
+		if err := s.newStreaming(); err != nil {
+			return nil, err
+		}
+		bulk = s.bulk
+	}
+	if s.svc, err = syncapi.NewService(syncapi.ServiceConfig{
+		Store: s.store, Region: c.Region, Limits: c.Limits, SessionTTL: c.SessionTTL, CredentialTTL: c.CredentialTTL,
+		Owner: c.Owner, Now: c.Now, Log: c.Log, Trigger: invoker, Bulk: bulk,
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.ensurePools(ctx); err != nil {
+		return nil, err
+	}
+
+	keys := make(map[string]string, len(c.DeveloperKeys))
+	for _, k := range c.DeveloperKeys {
+		keys[k.ID] = k.Secret
+	}
+	authn, err := auth.New(auth.Config{
+		Developers: keys, AccountID: c.AccountID, Issued: s.store, Regions: []string{c.Region}, Now: c.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	api, err := httpapi.NewHandler(httpapi.Config{Sync: s.svc, Identity: s.svc, Auth: authn, Log: c.Log, Registerer: s.reg})
+	if err != nil {
+		return nil, err
+	}
+	ops := s.opsHandler()
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", ops)
+	mux.Handle("/healthz", ops)
+	mux.Handle("/", api)
+	if err := s.listen(c.Listen, mux); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
+	}
+	if c.MetricsListen != "" {
+		if err := s.listen(c.MetricsListen, ops); err != nil {
+			return nil, fmt.Errorf("listen for metrics on %s: %w", c.MetricsListen, err)
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+// openStore opens PostgreSQL at c.StoreURL or SQLite in c.DataDir.
+func openStore(ctx context.Context, c Config) (*sqlstore.DB, error) {
+	url := c.StoreURL
+	if url == "" {
+		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+		url = filepath.Join(c.DataDir, "syncd.db")
+	}
+	db, err := sqlstore.Open(ctx, sqlstore.Config{URL: url, Log: c.Log})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	c.Log.Info("store opened", "store", redactURL(url))
+	return db, nil
+}
+
+// newStreaming builds the outbox forwarder and the bulk runner on c.Stream.
+func (s *Server) newStreaming() error {
+	c, st := s.c, s.c.Stream
+	store := s.store.(streamStore) // checked by Validate, or *sqlstore.DB
+	var err error
+	if s.forwarder, err = outbox.NewForwarder(outbox.ForwarderConfig{
+		Store: store, Publisher: st.Publisher, Offload: st.Offload, MaxRecordBytes: st.MaxRecordBytes,
+		Owner: c.Owner, Registerer: s.reg, Log: c.Log.With("component", "outbox"), Now: c.Now,
+	}); err != nil {
+		return err
+	}
+	s.bulk, err = outbox.NewBulkRunner(outbox.BulkConfig{
+		Store: store, Publisher: st.Bulk, Offload: st.Offload, MaxRecordBytes: st.MaxRecordBytes,
+		Owner: c.Owner, Registerer: s.reg, Log: c.Log.With("component", "bulk"), Now: c.Now,
+	})
+	return err
+}
+
+// newHTTPServer holds the settings of every HTTP server syncd runs.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+}
+
+func (s *Server) listen(addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.servers = append(s.servers, newHTTPServer(h))
+	s.listeners = append(s.listeners, ln)
+	return nil
+}
+
+// opsHandler serves /metrics and /healthz (200 while the store answers).
+func (s *Server) opsHandler() http.Handler {
+	m := http.NewServeMux()
+	m.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	m.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Check(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return m
+}
+
+// Check reports whether the store answers within 2 s: what /healthz says.
+func (s *Server) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.store.ListPools(ctx, "", 1); err != nil {
+		return fmt.Errorf("store unavailable: %w", err)
+	}
+	return nil
+}
+
+// Run serves the APIs (and /metrics) and runs the service's background
+// work, the outbox forwarder and the bulk runner, until ctx ends or one of
+// them fails; then in-flight requests get Config.ShutdownTimeout to finish.
+// It returns nil after a clean shutdown. Run may be called once.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running || s.closed {
+		s.mu.Unlock()
+		return errors.New("server: Run called twice or after Close")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s.running, s.cancel, s.done = true, cancel, make(chan struct{})
+	s.mu.Unlock()
+	defer close(s.done)
+	defer cancel()
+
+	g, gctx := errgroup.WithContext(ctx)
+	for i, srv := range s.servers {
+		g.Go(func() error {
+			if err := srv.Serve(s.listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return s.svc.Run(gctx, flushInterval) })
+	if s.forwarder != nil {
+		g.Go(func() error { return s.forwarder.Run(gctx) })
+		g.Go(func() error { return s.bulk.Run(gctx) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		s.c.Log.Info("shutting down", "timeout", s.c.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), s.c.ShutdownTimeout)
+		defer cancel()
+		var errs []error
+		for _, srv := range s.servers {
+			if err := srv.Shutdown(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("shutdown: in-flight requests did not finish within the shutdown timeout %s: %w", s.c.ShutdownTimeout, err))
+			}
+		}
+		return errors.Join(errs...)
+	})
+	return g.Wait()
+}
+
+// Close stops a running Run (as if its context ended) and waits for it,
+// closes the listeners, and closes the store if New opened it. It is
+// idempotent; the store's close error is returned each time.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		cancel, done := s.cancel, s.done
+		s.mu.Unlock()
+		if cancel != nil {
+			cancel()
+			<-done
+		}
+		s.closeErr = s.release()
+	})
+	return s.closeErr
+}
+
+// release closes the listeners and the store New opened.
+func (s *Server) release() error {
+	for _, srv := range s.servers {
+		srv.Close()
+	}
+	for _, ln := range s.listeners {
+		ln.Close() // Serve closed it already, or Run never ran
+	}
+	if s.ownStore != nil {
+		return s.ownStore.Close()
+	}
+	return nil
+}
+
+// Addr is the host:port the APIs are served on.
+func (s *Server) Addr() string { return s.listeners[0].Addr().String() }
+
+// Endpoint is the URL SDKs reach the APIs at: http://Addr.
+func (s *Server) Endpoint() string { return "http://" + s.Addr() }
+
+// MetricsAddr is the host:port of Config.MetricsListen; "" without it.
+func (s *Server) MetricsAddr() string {
+	if len(s.listeners) < 2 {
+		return ""
+	}
+	return s.listeners[1].Addr().String()
+}
+
+// Service is the sync service, for in-process calls (with AsDeveloper, or
+// syncapi.WithCaller).
+func (s *Server) Service() *syncapi.Service { return s.svc }
+
+// Store is the store the service runs on.
+func (s *Server) Store() syncapi.Store { return s.store }
+
+// Registry is the registry /metrics serves.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// AsDeveloper returns ctx carrying the developer caller of the first
+// developer key, for in-process calls of developer-only operations.
+func (s *Server) AsDeveloper(ctx context.Context) context.Context {
+	return syncapi.WithCaller(ctx, syncapi.Caller{
+		Developer: true, AccountID: s.c.AccountID, AccessKeyID: s.c.DeveloperKeys[0].ID,
+	})
+}
+
+// ensurePools creates the configured pools that do not exist yet and turns
+// their stream on when PoolStream is set.
+func (s *Server) ensurePools(ctx context.Context) error {
+	dev := s.AsDeveloper(ctx)
+	for _, id := range s.c.Pools {
+		_, err := s.svc.CreateIdentityPool(dev, syncapi.IdentityPool{
+			IdentityPoolName:               s.c.PoolName,
+			AllowUnauthenticatedIdentities: true,
+			IdentityPoolTags:               map[string]string{syncapi.PoolIDTag: id},
+		})
+		switch {
+		case err == nil:
+			s.c.Log.Info("identity pool created", "identity_pool", id)
+		case errors.Is(err, syncapi.ErrConflict):
+			s.c.Log.Info("identity pool exists", "identity_pool", id)
+		default:
+			return fmt.Errorf("create identity pool %s: %w", id, err)
+		}
+		if s.c.PoolStream == "" {
+			continue
+		}
+		if _, err := s.svc.SetIdentityPoolConfiguration(dev, syncapi.PoolConfiguration{
+			IdentityPoolID: id,
+			CognitoStreams: &syncapi.CognitoStreams{
+				StreamName: s.c.PoolStream, StreamingStatus: syncapi.StreamingEnabled,
+				RoleArn: "arn:aws:iam::" + s.c.AccountID + ":role/cognitosync-embedded",
+			},
+		}); err != nil {
+			return fmt.Errorf("turn the stream of identity pool %s on: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// redactURL hides a password in a store URL for logs.
+func redactURL(u string) string {
+	if at := strings.LastIndex(u, "@"); at > 0 {
+		if scheme := strings.Index(u, "://"); scheme > 0 && scheme < at {
+			cred := u[scheme+3 : at]
+			if user, _, ok := strings.Cut(cred, ":"); ok {
+				return u[:scheme+3] + user + ":***" + u[at:]
+			}
+		}
+	}
+	return u
+}
