@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cognitosync/cognitosync/internal/cliconfig"
+	"github.com/cognitosync/cognitosync/internal/httplimit"
+	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 )
 
 // Config is syncd's configuration, from flags with environment fallbacks.
@@ -45,6 +47,26 @@ type Config struct {
 	// S3Bucket receives stream payloads too large for one Kinesis record;
 	// S3Endpoint is an S3-compatible endpoint ("": AWS S3).
 	S3Bucket, S3Endpoint string
+
+	// What a client may hold (limits.go): connections, time to send a
+	// request and take a response, header and body sizes, body bytes in
+	// memory at once.
+	MaxConnections       int
+	ReadHeaderTimeout    time.Duration
+	ReadTimeout          time.Duration
+	WriteTimeout         time.Duration
+	IdleTimeout          time.Duration
+	MaxHeaderBytes       int
+	MaxBodyBytes         int64
+	MaxUnsignedBodyBytes int64
+	MaxInflightBodyBytes int64
+	// Rate limits of the unsigned guest calls, calls per second (0: none),
+	// per identity pool and per client address.
+	GetIDRate, GetIDRatePerAddress                   float64
+	GetCredentialsRate, GetCredentialsRatePerAddress float64
+	// ClientAddressHeader names the header a trusted proxy puts the
+	// client's address in; "": the peer address.
+	ClientAddressHeader string
 }
 
 // keyList collects repeatable --developer-key ID:SECRET values.
@@ -125,7 +147,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.LogLevel, "log-level", env.String("SYNCD_LOG_LEVEL", "info"), "debug, info, warn or error [SYNCD_LOG_LEVEL]")
 	fs.StringVar(&c.LogFormat, "log-format", env.String("SYNCD_LOG_FORMAT", "text"), "text or json [SYNCD_LOG_FORMAT]")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.Duration("SYNCD_SHUTDOWN_TIMEOUT", 15*time.Second),
-		"how long to let in-flight requests finish on SIGTERM/SIGINT [SYNCD_SHUTDOWN_TIMEOUT]")
+		"how long to let requests being handled finish on SIGTERM/SIGINT; clients still sending a request are cut at once\n[SYNCD_SHUTDOWN_TIMEOUT]")
 	fs.StringVar(&c.LambdaEndpoint, "lambda-endpoint", env.String("SYNCD_LAMBDA_ENDPOINT", ""),
 		"URL of a Lambda-compatible Invoke API for pools' SyncTrigger functions, e.g. a Lambda Runtime Interface Emulator\n(default: AWS Lambda, configured by the standard AWS environment) [SYNCD_LAMBDA_ENDPOINT]")
 	fs.StringVar(&c.LambdaFunctionName, "lambda-function-name", env.String("SYNCD_LAMBDA_FUNCTION_NAME", ""),
@@ -138,6 +160,34 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"S3 bucket for stream records larger than one Kinesis record (sent as payloadType S3Url with a pre-signed URL);\nwithout it such a change waits in the outbox [SYNCD_S3_BUCKET]")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env.String("SYNCD_S3_ENDPOINT", ""),
 		"URL of an S3-compatible endpoint for --s3-bucket (path-style) (default: AWS S3) [SYNCD_S3_ENDPOINT]")
+	fs.IntVar(&c.MaxConnections, "max-connections", int(env.Int("SYNCD_MAX_CONNECTIONS", httplimit.DefaultMaxConns)),
+		"most open client connections; more wait to be accepted, and idle keep-alive ones are closed to make room\n(keep it below the open-file limit) [SYNCD_MAX_CONNECTIONS]")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", env.Duration("SYNCD_READ_HEADER_TIMEOUT", httplimit.DefaultReadHeaderTimeout),
+		"time a client has to send its request headers [SYNCD_READ_HEADER_TIMEOUT]")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", env.Duration("SYNCD_READ_TIMEOUT", httplimit.DefaultReadTimeout),
+		"time a client has to send a whole request, body included; a stalled upload is cut then [SYNCD_READ_TIMEOUT]")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", env.Duration("SYNCD_WRITE_TIMEOUT", httplimit.DefaultWriteTimeout),
+		"time a client has to take a response, from its first byte [SYNCD_WRITE_TIMEOUT]")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", env.Duration("SYNCD_IDLE_TIMEOUT", httplimit.DefaultIdleTimeout),
+		"how long an idle keep-alive connection stays open [SYNCD_IDLE_TIMEOUT]")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", int(env.Int("SYNCD_MAX_HEADER_BYTES", httplimit.DefaultMaxHeaderBytes)),
+		"largest request line and headers, in bytes [SYNCD_MAX_HEADER_BYTES]")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", env.Int("SYNCD_MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes),
+		"largest signed request body, in bytes (a full 1 MB dataset in one UpdateRecords fits) [SYNCD_MAX_BODY_BYTES]")
+	fs.Int64Var(&c.MaxUnsignedBodyBytes, "max-unsigned-body-bytes", env.Int("SYNCD_MAX_UNSIGNED_BODY_BYTES", httpapi.DefaultMaxUnsignedBodyBytes),
+		"largest body of the unsigned GetId and GetCredentialsForIdentity calls, in bytes; raise it if\nlogin tokens are larger [SYNCD_MAX_UNSIGNED_BODY_BYTES]")
+	fs.Int64Var(&c.MaxInflightBodyBytes, "max-inflight-body-bytes", env.Int("SYNCD_MAX_INFLIGHT_BODY_BYTES", httplimit.DefaultMaxBodyBytesInFlight),
+		"request body bytes held in memory across all requests at once; past it, reads wait, then\nTooManyRequestsException [SYNCD_MAX_INFLIGHT_BODY_BYTES]")
+	fs.Float64Var(&c.GetIDRate, "get-id-rate", env.Float("SYNCD_GET_ID_RATE", defaultGetIDRate),
+		"unsigned GetId calls per second per identity pool (AWS's quota per account: 25), bursts of twice that; 0: unlimited [SYNCD_GET_ID_RATE]")
+	fs.Float64Var(&c.GetIDRatePerAddress, "get-id-rate-per-address", env.Float("SYNCD_GET_ID_RATE_PER_ADDRESS", defaultGetIDRatePerAddress),
+		"unsigned GetId calls per second per client address (IPv6: per /64), bursts of twice that; 0: unlimited [SYNCD_GET_ID_RATE_PER_ADDRESS]")
+	fs.Float64Var(&c.GetCredentialsRate, "get-credentials-rate", env.Float("SYNCD_GET_CREDENTIALS_RATE", defaultGetCredentialsRate),
+		"unsigned GetCredentialsForIdentity calls per second per identity pool (AWS's quota per account: 200),\nbursts of twice that; 0: unlimited [SYNCD_GET_CREDENTIALS_RATE]")
+	fs.Float64Var(&c.GetCredentialsRatePerAddress, "get-credentials-rate-per-address", env.Float("SYNCD_GET_CREDENTIALS_RATE_PER_ADDRESS", defaultGetCredentialsRatePerAddress),
+		"unsigned GetCredentialsForIdentity calls per second per client address, bursts of twice that; 0: unlimited\n[SYNCD_GET_CREDENTIALS_RATE_PER_ADDRESS]")
+	fs.StringVar(&c.ClientAddressHeader, "client-address-header", env.String("SYNCD_CLIENT_ADDRESS_HEADER", ""),
+		"take the client address of the per-address limits from the last value of this header, e.g. X-Forwarded-For;\nset it only when syncd is reachable solely through a proxy that sets it (default: the peer address)\n[SYNCD_CLIENT_ADDRESS_HEADER]")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
 		fs.PrintDefaults()
@@ -187,6 +237,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be an http:// or https:// URL, got %q", name, u))
 		}
 	}
+	errs = append(errs, c.validateLimits()...) // limits.go
 	errs = append(errs, cliconfig.ValidateLog(c.LogLevel, c.LogFormat)...)
 	return errors.Join(errs...)
 }

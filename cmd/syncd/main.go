@@ -98,6 +98,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if stream != nil {
 		bulk = stream.bulk
 	}
+	guests, err := c.guestLimits(reg) // limits.go
+	if err != nil {
+		return err
+	}
 	svc, err := syncapi.NewService(syncapi.ServiceConfig{
 		Owner:         owner,
 		Bulk:          bulk,
@@ -108,6 +112,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		CredentialTTL: c.CredentialTTL,
 		Log:           log,
 		Trigger:       invoker,
+
+		GetIDLimit:          guests.getIDPerPool,
+		GetCredentialsLimit: guests.credentialsPerPool,
 	})
 	if err != nil {
 		return err
@@ -123,7 +130,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api, err := httpapi.NewHandler(httpapi.Config{Sync: svc, Identity: svc, Auth: authn, Log: log, Registerer: reg})
+	api, err := httpapi.NewHandler(httpapi.Config{Sync: svc, Identity: svc, Auth: authn, Log: log, Registerer: reg,
+		MaxBodyBytes: c.MaxBodyBytes, MaxUnsignedBodyBytes: c.MaxUnsignedBodyBytes,
+		AddressLimits: guests.perAddress, ClientAddressHeader: c.ClientAddressHeader})
+	if err != nil {
+		return err
+	}
+	guard, err := c.guard(reg, log) // connection and request limits, limits.go
 	if err != nil {
 		return err
 	}
@@ -137,15 +150,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	servers := []*http.Server{{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}
-	listeners := []net.Listener{ln}
+	servers := []*http.Server{guard.Server(mux)}
+	listeners := []net.Listener{guard.Listener(ln)}
 	if c.MetricsListen != "" {
 		mln, err := net.Listen("tcp", c.MetricsListen)
 		if err != nil {
 			return fmt.Errorf("listen for metrics: %w", err)
 		}
-		servers = append(servers, &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second})
-		listeners = append(listeners, mln)
+		servers = append(servers, guard.Server(ops))
+		listeners = append(listeners, guard.Listener(mln))
 		log.Info("serving metrics", "addr", mln.Addr().String())
 	}
 	log.Info("syncd listening", "addr", ln.Addr().String(), "region", c.Region,

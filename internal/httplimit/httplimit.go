@@ -12,13 +12,16 @@
 //     ReadTimeout to send the whole request, body included, and WriteTimeout
 //     to take the response from its first byte (the handler's own work is not
 //     timed here);
-//   - holds at most MaxBodyBytesInFlight request body bytes read across all
-//     requests; a read that would pass it waits, until the request's read
-//     deadline, for others to finish (ErrBodyBudget then);
+//   - holds at most MaxBodyBytesInFlight request body bytes across all
+//     requests: those read, until the handler returns, and those a pending
+//     read asks for (at most 32 KiB each, the buffer it reads into); a read
+//     that would pass it waits, until the request's read deadline, for
+//     others to finish (ErrBodyBudget then);
 //   - on Shutdown, closes connections that have not sent a whole request and
 //     cuts every request still sending its body (its reads fail with
-//     os.ErrDeadlineExceeded), so shutdown waits for handlers at work, never
-//     for a slow or stalled client.
+//     os.ErrDeadlineExceeded) unless the handler vouched for its sender with
+//     Trust, so shutdown waits for handlers at work and authenticated
+//     uploads, never for an unauthenticated slow or stalled client.
 //
 // Bodies a handler never reads cost nothing here: the handler should refuse
 // such requests before reading (see the wire layer) and close the connection.
@@ -61,7 +64,7 @@ var ErrBodyBudget = errors.New("httplimit: too many request body bytes in flight
 // Config configures a Guard.
 type Config struct {
 	MaxConns             int           // open connections per listener; 0: DefaultMaxConns
-	ReadHeaderTimeout    time.Duration // to send the request headers; 0: DefaultReadHeaderTimeout
+	ReadHeaderTimeout    time.Duration // to send the request headers; 0: DefaultReadHeaderTimeout, at most ReadTimeout
 	ReadTimeout          time.Duration // to send the whole request, body included; 0: DefaultReadTimeout
 	WriteTimeout         time.Duration // to take the response, from its first byte; 0: DefaultWriteTimeout
 	IdleTimeout          time.Duration // keep-alive between requests; 0: DefaultIdleTimeout
@@ -76,11 +79,11 @@ func (c *Config) setDefaults() {
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
 	}
-	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = min(DefaultReadHeaderTimeout, c.ReadTimeout)
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
@@ -211,7 +214,7 @@ func (g *Guard) Handler(h http.Handler) http.Handler {
 			h.ServeHTTP(rw, r)
 			return
 		}
-		b := &body{g: g, src: r.Body, rc: rc, ctx: r.Context(), deadline: time.Now().Add(g.c.ReadTimeout)}
+		b := &body{g: g, src: r.Body, rc: rc, ctx: r.Context(), deadline: time.Now().Add(g.c.ReadTimeout), length: r.ContentLength}
 		g.track(b)
 		defer b.release()
 		r.Body = b
@@ -318,13 +321,16 @@ func (g *Guard) cut() {
 	for _, c := range fresh {
 		c.Close()
 	}
+	cut := 0
 	for _, b := range bodies {
-		b.cut(now)
+		if b.cut(now) {
+			cut++
+		}
 	}
-	if len(fresh)+len(bodies) > 0 {
-		g.metrics.cuts(reasonShutdown, len(fresh)+len(bodies))
+	if len(fresh)+cut > 0 {
+		g.metrics.cuts(reasonShutdown, len(fresh)+cut)
 		g.c.Log.Info("shutdown: cut clients that had not sent their whole request",
-			"connections_without_request", len(fresh), "requests_sending_body", len(bodies))
+			"connections_without_request", len(fresh), "unauthenticated_requests_sending_body", cut)
 	}
 }
 
@@ -355,11 +361,25 @@ type body struct {
 	rc       *http.ResponseController
 	ctx      context.Context
 	deadline time.Time
+	length   int64 // Content-Length; -1: unknown
 
-	mu       sync.Mutex // guards done, released and the ResponseController after release
+	mu       sync.Mutex // guards done, trusted, released and the ResponseController after release
 	held     int64      // only the handler's goroutine reads the body
 	done     bool       // EOF, error or Close: no longer receiving
+	trusted  bool       // Trust: a shutdown lets it finish
 	released bool
+}
+
+// Trust marks rc, a request's Body under a Guard's handler, as sent by a
+// caller the handler has authenticated: a shutdown then lets it finish
+// (within the server's shutdown timeout) instead of cutting it. Call it
+// before reading the body; other bodies are ignored.
+func Trust(rc io.ReadCloser) {
+	if b, ok := rc.(*body); ok {
+		b.mu.Lock()
+		b.trusted = true
+		b.mu.Unlock()
+	}
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -368,6 +388,14 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	if len(p) > chunk {
 		p = p[:chunk]
+	}
+	if b.length >= 0 && int64(len(p)) > b.length-b.held {
+		// Never ask for more than the announced body still holds; at its
+		// end the read only reports EOF.
+		p = p[:max(b.length-b.held, 0)]
+		if len(p) == 0 {
+			return b.readEOF()
+		}
 	}
 	want := int64(len(p))
 	if !b.g.budget.TryAcquire(want) {
@@ -388,15 +416,35 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// readEOF reads at the announced end of the body, where net/http answers EOF
+// without touching the connection (a byte past Content-Length is never
+// returned, so nothing needs budget).
+func (b *body) readEOF() (int, error) {
+	var one [1]byte
+	n, err := b.src.Read(one[:])
+	if n > 0 {
+		err = errors.New("httplimit: request body longer than its Content-Length")
+	}
+	if err != nil {
+		b.finish()
+	}
+	return 0, err
+}
+
 // wait takes n bytes of budget, waiting until the request's read deadline
 // or the Guard's shutdown.
 func (b *body) wait(n int64) error {
 	ctx, cancel := context.WithDeadline(b.ctx, b.deadline)
 	defer cancel()
-	stop := context.AfterFunc(b.g.stop, cancel)
-	defer stop()
+	b.mu.Lock()
+	trusted := b.trusted
+	b.mu.Unlock()
+	if !trusted {
+		stop := context.AfterFunc(b.g.stop, cancel)
+		defer stop()
+	}
 	if err := b.g.budget.Acquire(ctx, n); err != nil {
-		if b.g.stop.Err() != nil {
+		if !trusted && b.g.stop.Err() != nil {
 			return fmt.Errorf("httplimit: request cut by shutdown: %w", os.ErrDeadlineExceeded)
 		}
 		b.g.metrics.cuts(reasonBodyBudget, 1)
@@ -421,16 +469,18 @@ func (b *body) finish() {
 	}
 }
 
-// cut fails the body's pending and future reads at once.
-func (b *body) cut(now time.Time) {
+// cut fails the body's pending and future reads at once, unless it is
+// trusted; it reports whether it did.
+func (b *body) cut(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.done || b.released {
-		return
+	if b.done || b.released || b.trusted {
+		return false
 	}
 	// The ResponseController is only valid while the handler runs, which
 	// released guards.
 	_ = b.rc.SetReadDeadline(now)
+	return true
 }
 
 // release returns the budget when the handler returns.

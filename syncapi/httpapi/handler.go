@@ -316,6 +316,9 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request, x *exchan
 	if err != nil {
 		return nil, nil, err
 	}
+	// A valid key holder's upload may finish during a graceful shutdown;
+	// anyone else's is cut (internal/httplimit).
+	httplimit.Trust(r.Body)
 	body, sum, err := h.readBody(w, r, x, h.maxBody)
 	if err != nil {
 		return nil, nil, err
