@@ -336,7 +336,6 @@ func TestHostile_SIGTERMWithStalledClients(t *testing.T) {
 	pool := synctest.PoolID()
 	p := startSyncd(t, "--pool", pool, "--stream", "none", "--shutdown-timeout", "30s",
 		"--read-header-timeout", "20s", "--read-timeout", "25s")
-	metrics := p.Endpoint + "/metrics"
 	var conns []*stalledConn
 	for range 10 {
 		conns = append(conns,
@@ -344,11 +343,18 @@ func TestHostile_SIGTERMWithStalledClients(t *testing.T) {
 			stall(t, p.Addr, getIDHead(p.Addr, 16000), 100, time.Minute),
 			stall(t, p.Addr, "", 0, time.Minute))
 	}
-	// Wait until syncd holds them all (and the scrape's own connection).
+	// Wait until syncd holds them all (its listener is one more socket).
 	deadline := time.Now().Add(10 * time.Second)
-	for synctest.Metric(metrics, "cognitosync_http_connections") < float64(len(conns)) {
+	for {
+		n, err := p.Sockets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > len(conns) {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("syncd holds %v connections, want %d", synctest.Metric(metrics, "cognitosync_http_connections"), len(conns))
+			t.Fatalf("syncd holds %d sockets, want its listener and %d connections", n, len(conns))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
