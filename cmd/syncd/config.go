@@ -163,7 +163,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.IntVar(&c.MaxConnections, "max-connections", int(env.Int("SYNCD_MAX_CONNECTIONS", httplimit.DefaultMaxConns)),
 		"most open client connections; more wait to be accepted, and idle keep-alive ones are closed to make room\n(keep it below the open-file limit) [SYNCD_MAX_CONNECTIONS]")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", env.Duration("SYNCD_READ_HEADER_TIMEOUT", httplimit.DefaultReadHeaderTimeout),
-		"time a client has to send its request headers [SYNCD_READ_HEADER_TIMEOUT]")
+		"time a client has to send its request headers, and an unsigned GetId or GetCredentialsForIdentity its body\n[SYNCD_READ_HEADER_TIMEOUT]")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", env.Duration("SYNCD_READ_TIMEOUT", httplimit.DefaultReadTimeout),
 		"time a client has to send a whole request, body included; a stalled upload is cut then [SYNCD_READ_TIMEOUT]")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", env.Duration("SYNCD_WRITE_TIMEOUT", httplimit.DefaultWriteTimeout),

@@ -131,7 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api, err := httpapi.NewHandler(httpapi.Config{Sync: svc, Identity: svc, Auth: authn, Log: log, Registerer: reg,
-		MaxBodyBytes: c.MaxBodyBytes, MaxUnsignedBodyBytes: c.MaxUnsignedBodyBytes,
+		MaxBodyBytes: c.MaxBodyBytes, MaxUnsignedBodyBytes: c.MaxUnsignedBodyBytes, UnsignedReadTimeout: c.ReadHeaderTimeout,
 		AddressLimits: guests.perAddress, ClientAddressHeader: c.ClientAddressHeader})
 	if err != nil {
 		return err

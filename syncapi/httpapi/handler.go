@@ -56,6 +56,10 @@ type Config struct {
 	// "GetCredentialsForIdentity"); they are checked before the body is
 	// read. A missing entry: unlimited.
 	AddressLimits map[string]syncapi.RateLimiter
+	// UnsignedReadTimeout, when set, is the time an unsigned Cognito
+	// Identity call has to send its (small) body, from the end of its
+	// headers: no real client needs long, and anyone may send one.
+	UnsignedReadTimeout time.Duration
 	// ClientAddressHeader names a request header, e.g. X-Forwarded-For, whose
 	// last value is the client's address, for a server reachable only
 	// through a proxy that sets it. "": the connection's peer address. An
@@ -98,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUnsignedBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("httpapi: MaxUnsignedBodyBytes %d is negative", c.MaxUnsignedBodyBytes))
+	}
+	if c.UnsignedReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("httpapi: UnsignedReadTimeout %v is negative", c.UnsignedReadTimeout))
 	}
 	for op := range c.AddressLimits {
 		if o, ok := identityOps[op]; !ok || o.signed {
@@ -148,6 +155,7 @@ func NewHandler(c Config) (http.Handler, error) {
 		metrics:         m,
 		maxBody:         c.MaxBodyBytes,
 		maxUnsignedBody: c.MaxUnsignedBodyBytes,
+		unsignedTimeout: c.UnsignedReadTimeout,
 		addressLimits:   c.AddressLimits,
 		addressHeader:   c.ClientAddressHeader,
 		router:          rt,
@@ -162,6 +170,7 @@ type handler struct {
 	metrics         *metrics
 	maxBody         int64
 	maxUnsignedBody int64
+	unsignedTimeout time.Duration
 	addressLimits   map[string]syncapi.RateLimiter
 	addressHeader   string
 	router          *router

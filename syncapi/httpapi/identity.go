@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/cognitosync/cognitosync/syncapi"
 )
@@ -107,6 +108,9 @@ func (h *handler) serveIdentity(w http.ResponseWriter, r *http.Request, x *excha
 	}
 	if l := h.addressLimits[name]; l != nil && !l.Allow(clientAddress(r, h.addressHeader)) {
 		return nil, errRateExceeded
+	}
+	if h.unsignedTimeout > 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.unsignedTimeout))
 	}
 	body, _, err := h.readBody(w, r, x, h.maxUnsignedBody)
 	if err != nil {
