@@ -121,6 +121,17 @@ const (
 	// FAILED) of the last bulk publish job of a pool this syncd ran, 0 for
 	// the others.
 	MetricBulkPublishJobState = "cognitosync_bulk_publish_job_state"
+	// MetricThrottledRequests counts requests refused by a rate limit of
+	// the unsigned guest calls, by operation and scope (pool, address);
+	// registered by internal/ratelimit.
+	MetricThrottledRequests = "cognitosync_throttled_requests_total"
+	// MetricHTTPConnections is the number of open client connections;
+	// MetricHTTPBodyBytesInFlight the request body bytes held at once;
+	// MetricHTTPRequestsCut counts requests cut before they were read, by
+	// reason. Registered by internal/httplimit.
+	MetricHTTPConnections       = "cognitosync_http_connections"
+	MetricHTTPBodyBytesInFlight = "cognitosync_http_request_body_bytes_in_flight"
+	MetricHTTPRequestsCut       = "cognitosync_http_requests_cut_total"
 )
 
 // Outcome label values.
@@ -153,6 +164,10 @@ var Metrics = []Metric{
 	{MetricBulkPublishRecords, Counter, []string{"pool"}, ExporterSyncd, "Stream records written by this syncd's bulk publish jobs, by pool."},
 	{MetricBulkPublishJobs, Counter, []string{"pool", "outcome"}, ExporterSyncd, "Bulk publish jobs this syncd ran to the end, by outcome (succeeded, failed)."},
 	{MetricBulkPublishJobState, Gauge, []string{"pool", "state"}, ExporterSyncd, "1 for the state of the pool's last bulk publish job this syncd ran."},
+	{MetricThrottledRequests, Counter, []string{"operation", "scope"}, ExporterSyncd, "Requests refused with TooManyRequestsException by a rate limit, by operation and scope (pool, address)."},
+	{MetricHTTPConnections, Gauge, nil, ExporterSyncd, "Open client connections of the API listener."},
+	{MetricHTTPBodyBytesInFlight, Gauge, nil, ExporterSyncd, "Request body bytes read and held by requests in progress."},
+	{MetricHTTPRequestsCut, Counter, []string{"reason"}, ExporterSyncd, "Requests or connections ended before their request was read, by reason (shutdown, body_budget)."},
 }
 
 // ExportedBy returns the contract's metrics of the given exporters, e.g.

@@ -152,6 +152,10 @@ func (s *Service) DeleteIdentityPool(ctx context.Context, in IdentityPoolIDInput
 	return err
 }
 
+// errRateExceeded is AWS's TooManyRequestsException text for the Cognito
+// Identity quotas (spec B.2).
+var errRateExceeded = Errorf(ErrTooManyRequests, "Rate exceeded")
+
 var errLogins = Errorf(ErrNotAuthorized, "This syncd does not verify login provider tokens; use unauthenticated identities (omit Logins).")
 
 // GetID creates a new unauthenticated identity (unsigned call, spec G.3).
@@ -162,6 +166,9 @@ func (s *Service) GetID(ctx context.Context, in GetIDInput) (GetIDOutput, error)
 	p, err := s.pool(ctx, in.IdentityPoolID)
 	if err != nil {
 		return GetIDOutput{}, err
+	}
+	if s.c.GetIDLimit != nil && !s.c.GetIDLimit.Allow(p.ID()) {
+		return GetIDOutput{}, errRateExceeded
 	}
 	if len(in.Logins) > 0 {
 		return GetIDOutput{}, errLogins
@@ -207,6 +214,9 @@ func (s *Service) GetCredentialsForIdentity(ctx context.Context, in GetCredentia
 	}
 	if !p.Identity.AllowUnauthenticatedIdentities {
 		return GetCredentialsForIdentityOutput{}, Errorf(ErrNotAuthorized, "Unauthenticated access is not supported for this identity pool.")
+	}
+	if s.c.GetCredentialsLimit != nil && !s.c.GetCredentialsLimit.Allow(p.ID()) {
+		return GetCredentialsForIdentityOutput{}, errRateExceeded
 	}
 	now := s.now()
 	c := Credential{

@@ -27,6 +27,10 @@ type ServiceConfig struct {
 	// Bulk runs BulkPublish jobs (bulk.go). nil: a BulkPublish is recorded
 	// FAILED at once, since there is no stream to publish to.
 	Bulk BulkRunner
+	// GetIDLimit and GetCredentialsLimit bound the unsigned GetId and
+	// GetCredentialsForIdentity calls per identity pool (keyed by pool id),
+	// answering TooManyRequestsException past them. nil: unlimited.
+	GetIDLimit, GetCredentialsLimit RateLimiter
 }
 
 func (c *ServiceConfig) setDefaults() {
@@ -501,4 +505,12 @@ func arnPlatform(arn string) string {
 	}
 	p, _, _ := strings.Cut(rest, "/")
 	return p
+}
+
+// RateLimiter bounds how often calls run per key (an identity pool id, a
+// client address). Allow reports whether one more call may run now and counts
+// it if so. Implementations must be safe for concurrent use and keep bounded
+// memory whatever the keys.
+type RateLimiter interface {
+	Allow(key string) bool
 }

@@ -402,6 +402,21 @@ var flags = map[string]string{
 	"kinesis-endpoint":     "SYNCD_KINESIS_ENDPOINT",
 	"s3-bucket":            "SYNCD_S3_BUCKET",
 	"s3-endpoint":          "SYNCD_S3_ENDPOINT",
+
+	"max-connections":                  "SYNCD_MAX_CONNECTIONS",
+	"read-header-timeout":              "SYNCD_READ_HEADER_TIMEOUT",
+	"read-timeout":                     "SYNCD_READ_TIMEOUT",
+	"write-timeout":                    "SYNCD_WRITE_TIMEOUT",
+	"idle-timeout":                     "SYNCD_IDLE_TIMEOUT",
+	"max-header-bytes":                 "SYNCD_MAX_HEADER_BYTES",
+	"max-body-bytes":                   "SYNCD_MAX_BODY_BYTES",
+	"max-unsigned-body-bytes":          "SYNCD_MAX_UNSIGNED_BODY_BYTES",
+	"max-inflight-body-bytes":          "SYNCD_MAX_INFLIGHT_BODY_BYTES",
+	"get-id-rate":                      "SYNCD_GET_ID_RATE",
+	"get-id-rate-per-address":          "SYNCD_GET_ID_RATE_PER_ADDRESS",
+	"get-credentials-rate":             "SYNCD_GET_CREDENTIALS_RATE",
+	"get-credentials-rate-per-address": "SYNCD_GET_CREDENTIALS_RATE_PER_ADDRESS",
+	"client-address-header":            "SYNCD_CLIENT_ADDRESS_HEADER",
 }
 
 // TestHelp checks that --help documents every flag with its environment
@@ -451,6 +466,12 @@ func TestHelp(t *testing.T) {
 		{name: "empty region", args: []string{"--region", ""}, want: []string{"--region is required"}},
 		{name: "unknown log level", args: []string{"--log-level", "loud"}, want: []string{"--log-level"}},
 		{name: "bad duration from env", env: []string{"SYNCD_SESSION_TTL=forever"}, want: []string{"SYNCD_SESSION_TTL"}},
+		{name: "no connections", args: []string{"--max-connections", "0"}, want: []string{"--max-connections must be positive"}},
+		{name: "header timeout past read timeout", args: []string{"--read-header-timeout", "1m", "--read-timeout", "30s"},
+			want: []string{"--read-header-timeout 1m0s is longer than --read-timeout 30s"}},
+		{name: "in-flight budget below one body", args: []string{"--max-inflight-body-bytes", "1000"}, want: []string{"--max-inflight-body-bytes 1000 is below --max-body-bytes"}},
+		{name: "negative rate", args: []string{"--get-id-rate", "-1"}, want: []string{"--get-id-rate must be a rate per second"}},
+		{name: "bad rate from env", env: []string{"SYNCD_GET_CREDENTIALS_RATE=fast"}, want: []string{"SYNCD_GET_CREDENTIALS_RATE", "a number"}},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,6 +64,20 @@ func (e *Env) Int(name string, def int64) int64 {
 	return n
 }
 
+// Float parses the variable as a decimal number.
+func (e *Env) Float(name string, def float64) float64 {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a number such as 25 or 0.5", name, v))
+		return def
+	}
+	return f
+}
+
 // Bool parses the variable as a boolean; unset is false.
 func (e *Env) Bool(name string) bool {
 	v := e.getenv(name)

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
+	"github.com/cognitosync/cognitosync/internal/httplimit"
 	"github.com/cognitosync/cognitosync/internal/server"
 	"github.com/cognitosync/cognitosync/syncapi"
+	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 )
 
 // Service holds the flags of the sync service that syncd and the worker's
@@ -28,6 +31,8 @@ type Service struct {
 	MaxDatasetBytes    int64
 	LambdaEndpoint     string
 	LambdaFunctionName string
+	// Clients are the connection, request and guest-call limits.
+	Clients server.ClientLimits
 }
 
 // ServiceNames is what differs between the programs that Define the
@@ -87,6 +92,35 @@ func (s *Service) Define(fs *flag.FlagSet, env *Env, n ServiceNames) {
 		"%sURL of a Lambda-compatible Invoke API for pools' SyncTrigger functions, e.g. a Lambda Runtime Interface Emulator\n(default: AWS Lambda, configured by the standard AWS environment) [%sLAMBDA_ENDPOINT]", scope, p))
 	fs.StringVar(&s.LambdaFunctionName, "lambda-function-name", env.String(p+"LAMBDA_FUNCTION_NAME", ""), fmt.Sprintf(
 		"%sinvoke this function name instead of the pool's SyncTrigger ARN (the emulator serves only \"function\") [%sLAMBDA_FUNCTION_NAME]", scope, p))
+	l := &s.Clients
+	fs.IntVar(&l.MaxConnections, "max-connections", int(env.Int(p+"MAX_CONNECTIONS", httplimit.DefaultMaxConns)),
+		fmt.Sprintf("%smost open client connections; more wait to be accepted, and idle keep-alive ones are closed to make room\n(keep it below the open-file limit) [%sMAX_CONNECTIONS]", scope, p))
+	fs.DurationVar(&l.ReadHeaderTimeout, "read-header-timeout", env.Duration(p+"READ_HEADER_TIMEOUT", httplimit.DefaultReadHeaderTimeout),
+		fmt.Sprintf("%stime a client has to send its request headers, and an unsigned GetId or GetCredentialsForIdentity its body\n[%sREAD_HEADER_TIMEOUT]", scope, p))
+	fs.DurationVar(&l.ReadTimeout, "read-timeout", env.Duration(p+"READ_TIMEOUT", httplimit.DefaultReadTimeout),
+		fmt.Sprintf("%stime a client has to send a whole request, body included; a stalled upload is cut then [%sREAD_TIMEOUT]", scope, p))
+	fs.DurationVar(&l.WriteTimeout, "write-timeout", env.Duration(p+"WRITE_TIMEOUT", httplimit.DefaultWriteTimeout),
+		fmt.Sprintf("%stime a client has to take a response, from its first byte [%sWRITE_TIMEOUT]", scope, p))
+	fs.DurationVar(&l.IdleTimeout, "idle-timeout", env.Duration(p+"IDLE_TIMEOUT", httplimit.DefaultIdleTimeout),
+		fmt.Sprintf("%show long an idle keep-alive connection stays open [%sIDLE_TIMEOUT]", scope, p))
+	fs.IntVar(&l.MaxHeaderBytes, "max-header-bytes", int(env.Int(p+"MAX_HEADER_BYTES", httplimit.DefaultMaxHeaderBytes)),
+		fmt.Sprintf("%slargest request line and headers, in bytes [%sMAX_HEADER_BYTES]", scope, p))
+	fs.Int64Var(&l.MaxBodyBytes, "max-body-bytes", env.Int(p+"MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes),
+		fmt.Sprintf("%slargest signed request body, in bytes (a full 1 MB dataset in one UpdateRecords fits) [%sMAX_BODY_BYTES]", scope, p))
+	fs.Int64Var(&l.MaxUnsignedBodyBytes, "max-unsigned-body-bytes", env.Int(p+"MAX_UNSIGNED_BODY_BYTES", httpapi.DefaultMaxUnsignedBodyBytes),
+		fmt.Sprintf("%slargest body of the unsigned GetId and GetCredentialsForIdentity calls, in bytes; raise it if\nlogin tokens are larger [%sMAX_UNSIGNED_BODY_BYTES]", scope, p))
+	fs.Int64Var(&l.MaxInflightBodyBytes, "max-inflight-body-bytes", env.Int(p+"MAX_INFLIGHT_BODY_BYTES", httplimit.DefaultMaxBodyBytesInFlight),
+		fmt.Sprintf("%srequest body bytes held in memory across all requests at once; past it, reads wait, then\nTooManyRequestsException [%sMAX_INFLIGHT_BODY_BYTES]", scope, p))
+	fs.Float64Var(&l.GetIDRate, "get-id-rate", env.Float(p+"GET_ID_RATE", server.DefaultGetIDRate),
+		fmt.Sprintf("%sunsigned GetId calls per second per identity pool (AWS's quota per account: 25), bursts of twice that; 0: unlimited [%sGET_ID_RATE]", scope, p))
+	fs.Float64Var(&l.GetIDRatePerAddress, "get-id-rate-per-address", env.Float(p+"GET_ID_RATE_PER_ADDRESS", server.DefaultGetIDRatePerAddress),
+		fmt.Sprintf("%sunsigned GetId calls per second per client address (IPv6: per /64), bursts of twice that; 0: unlimited [%sGET_ID_RATE_PER_ADDRESS]", scope, p))
+	fs.Float64Var(&l.GetCredentialsRate, "get-credentials-rate", env.Float(p+"GET_CREDENTIALS_RATE", server.DefaultGetCredentialsRate),
+		fmt.Sprintf("%sunsigned GetCredentialsForIdentity calls per second per identity pool (AWS's quota per account: 200),\nbursts of twice that; 0: unlimited [%sGET_CREDENTIALS_RATE]", scope, p))
+	fs.Float64Var(&l.GetCredentialsRatePerAddress, "get-credentials-rate-per-address", env.Float(p+"GET_CREDENTIALS_RATE_PER_ADDRESS", server.DefaultGetCredentialsRatePerAddress),
+		fmt.Sprintf("%sunsigned GetCredentialsForIdentity calls per second per client address, bursts of twice that; 0: unlimited\n[%sGET_CREDENTIALS_RATE_PER_ADDRESS]", scope, p))
+	fs.StringVar(&l.ClientAddressHeader, "client-address-header", env.String(p+"CLIENT_ADDRESS_HEADER", ""),
+		fmt.Sprintf("%stake the client address of the per-address limits from the last value of this header, e.g. X-Forwarded-For;\nset it only when syncd is reachable solely through a proxy that sets it (default: the peer address)\n[%sCLIENT_ADDRESS_HEADER]", scope, p))
 }
 
 // Validate reports every invalid service flag, named as on the command
@@ -105,6 +139,51 @@ func (s Service) Validate() []error {
 	if s.LambdaEndpoint != "" && !strings.HasPrefix(s.LambdaEndpoint, "http://") && !strings.HasPrefix(s.LambdaEndpoint, "https://") {
 		errs = append(errs, fmt.Errorf("--lambda-endpoint must be an http:// or https:// URL, got %q", s.LambdaEndpoint))
 	}
+	return append(errs, validateClientLimits(s.Clients)...)
+}
+
+// validateClientLimits checks the connection, request and rate limit
+// flags.
+func validateClientLimits(c server.ClientLimits) []error {
+	var errs []error
+	if c.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("--max-connections must be positive, got %d", c.MaxConnections))
+	}
+	for _, d := range []struct {
+		flag string
+		v    any
+		ok   bool
+	}{
+		{"--read-header-timeout", c.ReadHeaderTimeout, c.ReadHeaderTimeout > 0},
+		{"--read-timeout", c.ReadTimeout, c.ReadTimeout > 0},
+		{"--write-timeout", c.WriteTimeout, c.WriteTimeout > 0},
+		{"--idle-timeout", c.IdleTimeout, c.IdleTimeout > 0},
+		{"--max-header-bytes", c.MaxHeaderBytes, c.MaxHeaderBytes > 0},
+		{"--max-body-bytes", c.MaxBodyBytes, c.MaxBodyBytes > 0},
+		{"--max-unsigned-body-bytes", c.MaxUnsignedBodyBytes, c.MaxUnsignedBodyBytes > 0},
+		{"--max-inflight-body-bytes", c.MaxInflightBodyBytes, c.MaxInflightBodyBytes > 0},
+	} {
+		if !d.ok {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %v", d.flag, d.v))
+		}
+	}
+	if c.ReadHeaderTimeout > c.ReadTimeout {
+		errs = append(errs, fmt.Errorf("--read-header-timeout %v is longer than --read-timeout %v, which includes it", c.ReadHeaderTimeout, c.ReadTimeout))
+	}
+	if c.MaxInflightBodyBytes < c.MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("--max-inflight-body-bytes %d is below --max-body-bytes %d: the largest body could never be read", c.MaxInflightBodyBytes, c.MaxBodyBytes))
+	}
+	for _, r := range []struct {
+		flag string
+		v    float64
+	}{
+		{"--get-id-rate", c.GetIDRate}, {"--get-id-rate-per-address", c.GetIDRatePerAddress},
+		{"--get-credentials-rate", c.GetCredentialsRate}, {"--get-credentials-rate-per-address", c.GetCredentialsRatePerAddress},
+	} {
+		if r.v < 0 || math.IsNaN(r.v) || math.IsInf(r.v, 0) {
+			errs = append(errs, fmt.Errorf("%s must be a rate per second, 0 for none, got %v", r.flag, r.v))
+		}
+	}
 	return errs
 }
 
@@ -116,6 +195,7 @@ func (s Service) ServerConfig() server.Config {
 		Limits:     syncapi.Limits{MaxDatasets: s.MaxDatasets, MaxRecords: s.MaxRecords, MaxDatasetBytes: s.MaxDatasetBytes},
 		SessionTTL: s.SessionTTL, CredentialTTL: s.CredentialTTL,
 		LambdaEndpoint: s.LambdaEndpoint, LambdaFunctionName: s.LambdaFunctionName,
+		Clients: s.Clients,
 	}
 }
 

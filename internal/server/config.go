@@ -82,6 +82,10 @@ type Config struct {
 	// ARN (the emulator serves only "function").
 	LambdaFunctionName string
 
+	// Clients bound what one client may hold and how often guests may
+	// call GetId and GetCredentialsForIdentity.
+	Clients ClientLimits
+
 	// Stream is where changes of streaming pools and bulk publish jobs go;
 	// nil: nowhere (changes wait in the outbox; BulkPublish ends FAILED).
 	Stream *Stream
@@ -186,6 +190,7 @@ func (c Config) Validate() error {
 	if c.LambdaEndpoint != "" && !strings.HasPrefix(c.LambdaEndpoint, "http://") && !strings.HasPrefix(c.LambdaEndpoint, "https://") {
 		errs = append(errs, fmt.Errorf("server: LambdaEndpoint must be an http:// or https:// URL, got %q", c.LambdaEndpoint))
 	}
+	errs = append(errs, c.Clients.validate()...)
 	if c.Stream != nil && c.Stream.Publisher == nil {
 		errs = append(errs, errors.New("server: Stream.Publisher is required"))
 	}

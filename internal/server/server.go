@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cognitosync/cognitosync/internal/httplimit"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/auth"
@@ -48,6 +49,7 @@ type Server struct {
 	reg       *prometheus.Registry
 	forwarder *outbox.Forwarder // nil without Stream
 	bulk      *outbox.BulkRunner
+	guard     *httplimit.Guard // connection and request limits of every listener
 	servers   []*http.Server
 	listeners []net.Listener
 
@@ -101,6 +103,10 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		return nil, fmt.Errorf("trigger metrics: %w", err)
 	}
 
+	guests, err := c.Clients.guestLimits(s.reg)
+	if err != nil {
+		return nil, err
+	}
 	var bulk syncapi.BulkRunner
 	if c.Stream != nil {
 		if err := s.newStreaming(); err != nil {
@@ -111,6 +117,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if s.svc, err = syncapi.NewService(syncapi.ServiceConfig{
 		Store: s.store, Region: c.Region, Limits: c.Limits, SessionTTL: c.SessionTTL, CredentialTTL: c.CredentialTTL,
 		Owner: c.Owner, Now: c.Now, Log: c.Log, Trigger: invoker, Bulk: bulk,
+		GetIDLimit: guests.getIDPerPool, GetCredentialsLimit: guests.credentialsPerPool,
 	}); err != nil {
 		return nil, err
 	}
@@ -128,8 +135,14 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.NewHandler(httpapi.Config{Sync: s.svc, Identity: s.svc, Auth: authn, Log: c.Log, Registerer: s.reg})
+	cl := c.Clients
+	api, err := httpapi.NewHandler(httpapi.Config{Sync: s.svc, Identity: s.svc, Auth: authn, Log: c.Log, Registerer: s.reg,
+		MaxBodyBytes: cl.MaxBodyBytes, MaxUnsignedBodyBytes: cl.MaxUnsignedBodyBytes, UnsignedReadTimeout: cl.ReadHeaderTimeout,
+		AddressLimits: guests.perAddress, ClientAddressHeader: cl.ClientAddressHeader})
 	if err != nil {
+		return nil, err
+	}
+	if s.guard, err = cl.guard(s.reg, c); err != nil {
 		return nil, err
 	}
 	ops := s.opsHandler()
@@ -184,18 +197,15 @@ func (s *Server) newStreaming() error {
 	return err
 }
 
-// newHTTPServer holds the settings of every HTTP server syncd runs.
-func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-}
-
+// listen serves h on addr under the guard's connection and request limits
+// (internal/httplimit holds the settings of every HTTP server syncd runs).
 func (s *Server) listen(addr string, h http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	s.servers = append(s.servers, newHTTPServer(h))
-	s.listeners = append(s.listeners, ln)
+	s.servers = append(s.servers, s.guard.Server(h))
+	s.listeners = append(s.listeners, s.guard.Listener(ln))
 	return nil
 }
 

@@ -109,6 +109,9 @@ func TestServer_MetricsMatchContract(t *testing.T) {
 	c := config(t)
 	c.Stream = &server.Stream{Publisher: stream}
 	c.Pools, c.PoolStream = []string{synctest.PoolID()}, "events"
+	// The guest-call rate limits are on, as the commands' defaults have them.
+	c.Clients.GetIDRate, c.Clients.GetIDRatePerAddress = server.DefaultGetIDRate, server.DefaultGetIDRatePerAddress
+	c.Clients.GetCredentialsRate, c.Clients.GetCredentialsRatePerAddress = server.DefaultGetCredentialsRate, server.DefaultGetCredentialsRatePerAddress
 	c.Trigger = trigger.InProcess{triggerArn: func(ctx context.Context, ev syncapi.TriggerEvent) (syncapi.TriggerEvent, error) {
 		invoked.Add(1)
 		return ev, nil

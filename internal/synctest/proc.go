@@ -157,19 +157,43 @@ func (p *Proc) Exited() bool {
 
 // PeakRSS returns the process's peak resident set size in bytes (VmHWM of
 // /proc/<pid>/status; Linux only). The process must still run.
-func (p *Proc) PeakRSS() (int64, error) {
+func (p *Proc) PeakRSS() (int64, error) { return p.status("VmHWM") }
+
+// RSS returns the process's resident set size now, in bytes (VmRSS; Linux
+// only). The process must still run.
+func (p *Proc) RSS() (int64, error) { return p.status("VmRSS") }
+
+// status reads a kB field of /proc/<pid>/status, in bytes.
+func (p *Proc) status(field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc/<pid>/status")
+	return 0, fmt.Errorf("no %s in /proc/<pid>/status", field)
+}
+
+// Sockets counts the process's open socket descriptors (listeners and
+// connections; Linux only). The process must still run.
+func (p *Proc) Sockets() (int, error) {
+	dir := fmt.Sprintf("/proc/%d/fd", p.Cmd.Process.Pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(dir + "/" + fd.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Tail returns the last n bytes of s.
@@ -227,4 +251,31 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// Metric sums the samples of a Prometheus metric scraped from url (a
+// /metrics endpoint) whose labels include every one of labels
+// (`name="value"`); -1 when url does not answer.
+func Metric(url, name string, labels ...string) float64 {
+	res, err := http.Get(url)
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if !slices.ContainsFunc(labels, func(l string) bool { return !strings.Contains(line[:i], l) }) {
+			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
 }

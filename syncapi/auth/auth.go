@@ -6,6 +6,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -100,20 +101,34 @@ func (a *Authenticator) Lookup(ctx context.Context, id string) (sigv4.Key, error
 	return k, nil
 }
 
-// Authenticate verifies r's signature for service and returns its caller.
-// Authentication failures are *syncapi.AuthError with the AWS common code.
-func (a *Authenticator) Authenticate(r *http.Request, body []byte, service string) (syncapi.Caller, error) {
-	p, err := a.v.Verify(r, body, service)
+// Authenticate checks r's signature headers for service (sigv4's
+// VerifyHeaders) and returns the function that finishes with the body's
+// hash. Authentication failures are *syncapi.AuthError with the AWS common
+// code.
+func (a *Authenticator) Authenticate(r *http.Request, service string, mustSign ...string) (httpapi.VerifyPayload, error) {
+	p, err := a.v.VerifyHeaders(r, service, mustSign...)
 	if err != nil {
-		var ve *sigv4.Error
-		if errors.As(err, &ve) {
-			return syncapi.Caller{}, &syncapi.AuthError{Code: ve.Code, Message: ve.Message}
+		return nil, authError(err)
+	}
+	return func(sum [sha256.Size]byte) (syncapi.Caller, error) {
+		pr, err := p.VerifyPayload(sum)
+		if err != nil {
+			return syncapi.Caller{}, authError(err)
 		}
-		return syncapi.Caller{}, err
+		c, ok := pr.(syncapi.Caller)
+		if !ok {
+			return syncapi.Caller{}, fmt.Errorf("auth: unexpected principal %T", pr)
+		}
+		return c, nil
+	}, nil
+}
+
+// authError turns a sigv4 failure into the domain's; other errors (a store
+// failure looking the key up) stay internal.
+func authError(err error) error {
+	var ve *sigv4.Error
+	if errors.As(err, &ve) {
+		return &syncapi.AuthError{Code: ve.Code, Message: ve.Message}
 	}
-	c, ok := p.(syncapi.Caller)
-	if !ok {
-		return syncapi.Caller{}, fmt.Errorf("auth: unexpected principal %T", p)
-	}
-	return c, nil
+	return err
 }

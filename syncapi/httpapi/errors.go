@@ -121,4 +121,7 @@ const (
 	CodeUnknownOperation = "UnknownOperationException"
 	// CodeRequestTooLarge is answered (413) for a body over Config.MaxBodyBytes.
 	CodeRequestTooLarge = "RequestEntityTooLargeException"
+	// CodeRequestTimeout is answered (408) when the body did not arrive
+	// before the read deadline; SDKs retry it.
+	CodeRequestTimeout = "RequestTimeoutException"
 )

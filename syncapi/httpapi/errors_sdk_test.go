@@ -102,7 +102,7 @@ func TestAuthErrors_SDK(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.code, func(t *testing.T) {
 			s := newServer(t)
-			s.auth.Fn = func(*http.Request, []byte, string) (syncapi.Caller, error) {
+			s.auth.Fn = func(*http.Request, string) (syncapi.Caller, error) {
 				return syncapi.Caller{}, &syncapi.AuthError{Code: tc.code, Message: "auth says no"}
 			}
 			s.sync.DescribeDatasetFn = func(context.Context, syncapi.DatasetInput) (syncapi.DatasetOutput, error) {

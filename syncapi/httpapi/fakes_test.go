@@ -142,25 +142,32 @@ func (f *fakeIdentity) GetCredentialsForIdentity(ctx context.Context, in syncapi
 
 // fakeAuth is a function-field Authenticator that records the signing
 // services it was asked for. A nil Fn accepts every request as testCaller.
+// Fn runs in the header step, before the body is read.
 type fakeAuth struct {
-	Fn func(r *http.Request, body []byte, service string) (syncapi.Caller, error)
+	Fn func(r *http.Request, service string) (syncapi.Caller, error)
 
 	mu       sync.Mutex
 	services []string
+	mustSign [][]string
 }
 
 var _ httpapi.Authenticator = (*fakeAuth)(nil)
 
 var testCaller = syncapi.Caller{AccessKeyID: "AKIDTEST", Developer: true, AccountID: "123456789012"}
 
-func (a *fakeAuth) Authenticate(r *http.Request, body []byte, service string) (syncapi.Caller, error) {
+func (a *fakeAuth) Authenticate(r *http.Request, service string, mustSign ...string) (httpapi.VerifyPayload, error) {
 	a.mu.Lock()
 	a.services = append(a.services, service)
+	a.mustSign = append(a.mustSign, mustSign)
 	a.mu.Unlock()
+	c := testCaller
 	if a.Fn != nil {
-		return a.Fn(r, body, service)
+		var err error
+		if c, err = a.Fn(r, service); err != nil {
+			return nil, err
+		}
 	}
-	return testCaller, nil
+	return func([32]byte) (syncapi.Caller, error) { return c, nil }, nil
 }
 
 func (a *fakeAuth) calls() []string {
@@ -171,8 +178,8 @@ func (a *fakeAuth) calls() []string {
 
 // requireSigV4 is an Authenticator function that accepts only requests the
 // SDK signed for service, as a real verifier would look at them.
-func requireSigV4(t testing.TB) func(*http.Request, []byte, string) (syncapi.Caller, error) {
-	return func(r *http.Request, _ []byte, service string) (syncapi.Caller, error) {
+func requireSigV4(t testing.TB) func(*http.Request, string) (syncapi.Caller, error) {
+	return func(r *http.Request, service string) (syncapi.Caller, error) {
 		auth := r.Header.Get("Authorization")
 		if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") || !strings.Contains(auth, "/us-east-1/"+service+"/aws4_request") {
 			t.Errorf("Authorization %q is not a SigV4 signature for %s", auth, service)

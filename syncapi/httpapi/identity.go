@@ -3,7 +3,9 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/cognitosync/cognitosync/syncapi"
 )
@@ -80,15 +82,15 @@ var identityOps = map[string]identityOp{
 }
 
 // serveIdentity serves POST / (awsJson1.1, spec G.1). The Content-Type is not
-// checked: the target header alone names the operation.
+// checked: the target header alone names the operation, so a signed call
+// must sign it, or its signature could be replayed as another operation.
+// Nothing reads the body before the target is known, the signature headers
+// checked (signed operations), or the address throttle passed and the body
+// found within MaxUnsignedBodyBytes (unsigned ones).
 func (h *handler) serveIdentity(w http.ResponseWriter, r *http.Request, x *exchange) (any, error) {
 	if r.Method != http.MethodPost {
 		return nil, &wireError{code: CodeUnknownOperation, status: http.StatusMethodNotAllowed, allow: http.MethodPost,
 			message: "method " + sanitize(r.Method) + " is not allowed on /; allowed: POST"}
-	}
-	body, err := h.readBody(w, r)
-	if err != nil {
-		return nil, err
 	}
 	target := r.Header.Get("X-Amz-Target")
 	name, found := strings.CutPrefix(target, IdentityTargetPrefix)
@@ -97,11 +99,59 @@ func (h *handler) serveIdentity(w http.ResponseWriter, r *http.Request, x *excha
 		return nil, syncapi.Errorf(syncapi.ErrUnknownOperation, "unknown operation %q", sanitize(target))
 	}
 	x.op = name
-	ctx := r.Context()
 	if op.signed {
-		if ctx, err = h.authenticate(r, body, IdentitySigningName); err != nil {
+		ctx, body, err := h.authenticate(w, r, x, IdentitySigningName, "x-amz-target")
+		if err != nil {
 			return nil, err
 		}
+		return op.call(ctx, h.identity, body, x)
 	}
-	return op.call(ctx, h.identity, body, x)
+	if l := h.addressLimits[name]; l != nil && !l.Allow(clientAddress(r, h.addressHeader)) {
+		return nil, errRateExceeded
+	}
+	if h.unsignedTimeout > 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.unsignedTimeout))
+	}
+	body, _, err := h.readBody(w, r, x, h.maxUnsignedBody)
+	if err != nil {
+		return nil, err
+	}
+	return op.call(r.Context(), h.identity, body, x)
+}
+
+// errRateExceeded is AWS's TooManyRequestsException text for the Cognito
+// Identity quotas.
+var errRateExceeded = syncapi.Errorf(syncapi.ErrTooManyRequests, "Rate exceeded")
+
+// clientAddress is the key of the per-address throttles: the last value of
+// the header when set (what the nearest proxy saw), else the peer address;
+// an IPv6 address as its /64, which one host or subscriber usually has.
+func clientAddress(r *http.Request, header string) string {
+	s := ""
+	if header != "" {
+		if vs := r.Header.Values(header); len(vs) > 0 {
+			s = vs[len(vs)-1]
+			if i := strings.LastIndexByte(s, ','); i >= 0 {
+				s = s[i+1:]
+			}
+			s = strings.TrimSpace(s)
+		}
+	}
+	if s == "" {
+		s = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return sanitize(s) // not an address; still a bounded key
+		}
+		a = ap.Addr()
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }

@@ -214,7 +214,7 @@ func TestIdentityOperations_SDK(t *testing.T) {
 // anyway) is served without asking the Authenticator.
 func TestIdentityUnsigned_IgnoresSignature(t *testing.T) {
 	s := newServer(t)
-	s.auth.Fn = func(*http.Request, []byte, string) (syncapi.Caller, error) {
+	s.auth.Fn = func(*http.Request, string) (syncapi.Caller, error) {
 		return syncapi.Caller{}, &syncapi.AuthError{Code: "InvalidSignatureException", Message: "bad"}
 	}
 	r := doRaw(t, "POST", s.URL+"/", `{"IdentityPoolId":"p"}`, map[string]string{
@@ -270,7 +270,7 @@ func TestIdentityErrors_SDK(t *testing.T) {
 
 func TestIdentityAuthError_SDK(t *testing.T) {
 	s := newServer(t)
-	s.auth.Fn = func(*http.Request, []byte, string) (syncapi.Caller, error) {
+	s.auth.Fn = func(*http.Request, string) (syncapi.Caller, error) {
 		return syncapi.Caller{}, &syncapi.AuthError{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
 	}
 	_, err := newIdentitySDK(s.URL, devCreds).ListIdentityPools(context.Background(), &cognitoidentity.ListIdentityPoolsInput{MaxResults: aws.Int32(10)})

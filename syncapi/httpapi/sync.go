@@ -49,11 +49,7 @@ func (h *handler) serveSync(w http.ResponseWriter, r *http.Request, x *exchange)
 		return nil, &syncapi.ValidationError{Reason: "malformed query string"}
 	}
 	// The body is read for every method: SigV4 signs its hash.
-	body, err := h.readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
-	ctx, err := h.authenticate(r, body, SyncSigningName)
+	ctx, body, err := h.authenticate(w, r, x, SyncSigningName)
 	if err != nil {
 		return nil, err
 	}

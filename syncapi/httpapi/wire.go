@@ -7,10 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/cognitosync/cognitosync/syncapi"
 )
@@ -123,39 +128,77 @@ func newRequestID() string {
 	return string(s[:])
 }
 
-// decodeBody decodes a JSON request body into v. An empty (or blank) body and
-// null are {}; unknown members are ignored (spec A.3). Every decoding failure
-// is a *syncapi.SerializationError (SerializationException 400), worded
-// without Go type names.
+// decodeBody decodes a JSON request body into v the way AWS's JSON protocols
+// read one (spec A.3, G.1): member names match the model's exactly (case
+// included), so a differently spelt member is an unknown one, and unknown
+// members are ignored; a member named twice in one object, and invalid UTF-8
+// anywhere (escaped lone surrogates included), are SerializationException.
+// An empty (or blank) body and null are {}. Every decoding failure is a
+// *syncapi.SerializationError (SerializationException 400), worded without Go
+// type names.
 //
-// encoding/json matches member names case-insensitively, where AWS is
-// case-sensitive; SDKs always send the model's spelling, so this only makes
-// the server more lenient.
+// encoding/json (v1) matches names case-insensitively, takes the last of
+// duplicates and replaces invalid UTF-8 with U+FFFD; the JSON v2 semantics
+// (github.com/go-json-experiment/json, the module behind encoding/json/v2)
+// are AWS's by default.
 func decodeBody(body []byte, v any) error {
-	b := bytes.TrimSpace(body)
+	b := bytes.Trim(body, " \t\r\n")
 	if len(b) == 0 {
 		return nil
 	}
-	err := json.Unmarshal(b, v)
+	if !utf8.Valid(b) {
+		return &syncapi.SerializationError{Reason: "the request body is not valid UTF-8"}
+	}
+	err := jsonv2.Unmarshal(b, v)
 	if err == nil {
 		return nil
 	}
 	var (
 		se  *syncapi.SerializationError
-		ute *json.UnmarshalTypeError
-		syn *json.SyntaxError
+		sem *jsonv2.SemanticError
+		syn *jsontext.SyntacticError
 	)
 	switch {
 	case errors.As(err, &se):
 		return se
-	case errors.As(err, &ute):
-		if ute.Field == "" {
-			return &syncapi.SerializationError{Reason: "the request body must be a JSON object, not " + ute.Value}
+	case errors.Is(err, jsontext.ErrDuplicateName):
+		where := "the request body"
+		if errors.As(err, &syn) && syn.JSONPointer != "" {
+			where = "member " + sanitize(string(syn.JSONPointer))
 		}
-		return &syncapi.SerializationError{Reason: fmt.Sprintf("member %s: cannot accept a JSON %s", ute.Field, ute.Value)}
+		return &syncapi.SerializationError{Reason: "duplicate member name in " + where}
 	case errors.As(err, &syn):
-		return &syncapi.SerializationError{Reason: fmt.Sprintf("malformed JSON at offset %d", syn.Offset)}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return &syncapi.SerializationError{Reason: "malformed JSON: unexpected end of the request body"}
+		}
+		return &syncapi.SerializationError{Reason: fmt.Sprintf("malformed JSON at offset %d", syn.ByteOffset)}
+	case errors.As(err, &sem):
+		kind := jsonKind(sem.JSONKind)
+		if sem.JSONPointer == "" {
+			return &syncapi.SerializationError{Reason: "the request body must be a JSON object, not " + kind}
+		}
+		return &syncapi.SerializationError{Reason: fmt.Sprintf("member %s: cannot accept a JSON %s", sanitize(string(sem.JSONPointer)), kind)}
 	default:
 		return &syncapi.SerializationError{Reason: "malformed JSON request body"}
+	}
+}
+
+// jsonKind names a JSON kind in messages.
+func jsonKind(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 'f', 't':
+		return "boolean"
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	default:
+		return "value"
 	}
 }

@@ -33,6 +33,9 @@ const (
 	msgUnrecognized = "The security token included in the request is invalid."
 	msgExpiredToken = "The security token included in the request is expired"
 	msgMismatch     = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+	// msgPayloadMismatch answers an X-Amz-Content-Sha256 that is not the
+	// body's hash.
+	msgPayloadMismatch = "The provided 'x-amz-content-sha256' header does not match what was computed."
 )
 
 // clip bounds the client-supplied text echoed in messages.

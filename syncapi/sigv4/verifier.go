@@ -78,7 +78,8 @@ func NewVerifier(c Config) (*Verifier, error) {
 
 // Verify checks r's Authorization header for signing service `service`
 // (e.g. "cognito-sync"); body is the complete request body, already read.
-// It returns the Principal of the signing Key.
+// It returns the Principal of the signing Key. It is VerifyHeaders followed
+// by VerifyPayload with the body's SHA-256.
 //
 // Authentication failures are *Error with one of the Code* constants. An error
 // from Credentials.Lookup other than ErrUnknownKey is returned wrapped, not as
@@ -88,6 +89,41 @@ func NewVerifier(c Config) (*Verifier, error) {
 // Presigned (query-string) requests are not supported: no Cognito client
 // sends them, so they get IncompleteSignatureException.
 func (v *Verifier) Verify(r *http.Request, body []byte, service string) (principal any, err error) {
+	p, err := v.VerifyHeaders(r, service)
+	if err != nil {
+		return nil, err
+	}
+	return p.VerifyPayload(sha256.Sum256(body))
+}
+
+// Pending is a request whose headers passed every check that does not need
+// its body; VerifyPayload finishes the verification. It belongs to one
+// request and is not safe for concurrent use.
+type Pending struct {
+	v   *Verifier
+	r   *http.Request
+	a   authorization
+	key Key
+	t   time.Time
+	// declared is the X-Amz-Content-Sha256 header when hasDeclared: the
+	// signature over it was then checked by VerifyHeaders already.
+	declared    string
+	hasDeclared bool
+}
+
+// VerifyHeaders checks everything r's headers alone can prove, without
+// reading a byte of the body: the Authorization header's syntax, the
+// credential scope (service, region, date), the clock skew, that the access
+// key exists with the session token it was issued with and has not expired,
+// and that every header named in mustSign (lower case, e.g. "x-amz-target")
+// is signed. When the client sent X-Amz-Content-Sha256, the signature itself
+// is checked too, over that declared hash. So an unknown key, a stale or
+// badly scoped signature is refused before anything reads the body, and only
+// a holder of a valid key gets a body read at all.
+//
+// Errors are those of Verify. VerifyHeaders does not modify r and does not
+// read r.Body.
+func (v *Verifier) VerifyHeaders(r *http.Request, service string, mustSign ...string) (*Pending, error) {
 	auths := headerValues(r.Header, "authorization")
 	if len(auths) == 0 {
 		if q, _ := url.ParseQuery(rawQuery(r)); q.Has("X-Amz-Signature") || q.Has("X-Amz-Credential") {
@@ -128,6 +164,13 @@ func (v *Verifier) Verify(r *http.Request, body []byte, service string) (princip
 	if len(tokens) > 0 && !a.isSigned("x-amz-security-token") {
 		return nil, fail(CodeIncompleteSignature, "'X-Amz-Security-Token' must be a signed header.")
 	}
+	for _, name := range mustSign {
+		// A header that selects the operation (awsJson's X-Amz-Target) must
+		// be covered, or a signature for one operation would run another.
+		if !a.isSigned(name) {
+			return nil, fail(CodeIncompleteSignature, "'"+http.CanonicalHeaderKey(name)+"' must be a signed header.")
+		}
+	}
 	if !v.regions[a.region] {
 		return nil, fail(CodeInvalidSignature, "Credential should be scoped to a valid region, not '"+clip(a.region)+"'. ")
 	}
@@ -159,22 +202,39 @@ func (v *Verifier) Verify(r *http.Request, body []byte, service string) (princip
 		return nil, fail(CodeExpiredToken, msgExpiredToken)
 	}
 
-	sum := sha256.Sum256(body)
-	payloadHash := hex.EncodeToString(sum[:])
+	p := &Pending{v: v, r: r, a: a, key: key, t: t}
 	if hs := headerValues(r.Header, "x-amz-content-sha256"); len(hs) > 0 {
-		// The header is what the client put in its canonical request; it must
-		// also describe the body we got (no UNSIGNED-PAYLOAD for this API).
-		if len(hs) != 1 || !strings.EqualFold(hs[0], payloadHash) {
-			return nil, fail(CodeInvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+		// The header is what the client put in its canonical request, so
+		// the signature can be checked now; VerifyPayload then checks that
+		// it also describes the body we got (no UNSIGNED-PAYLOAD for this
+		// API).
+		if len(hs) != 1 {
+			return nil, fail(CodeInvalidSignature, msgPayloadMismatch)
 		}
-		payloadHash = hs[0]
+		p.declared, p.hasDeclared = hs[0], true
+		if !hmacEqual(expectedSignature(v.signers, r, &a, key.Secret, p.declared, t), a.signature) {
+			return nil, fail(CodeInvalidSignature, msgMismatch)
+		}
 	}
+	return p, nil
+}
 
-	want := expectedSignature(v.signers, r, &a, key.Secret, payloadHash, t)
-	if !hmacEqual(want, a.signature) {
+// VerifyPayload finishes the verification of the request VerifyHeaders
+// checked: sum is the SHA-256 of its whole body as received. It returns the
+// Principal of the signing Key, or an *Error (InvalidSignatureException).
+func (p *Pending) VerifyPayload(sum [sha256.Size]byte) (principal any, err error) {
+	payloadHash := hex.EncodeToString(sum[:])
+	if p.hasDeclared {
+		if !strings.EqualFold(p.declared, payloadHash) {
+			return nil, fail(CodeInvalidSignature, msgPayloadMismatch)
+		}
+		return p.key.Principal, nil
+	}
+	want := expectedSignature(p.v.signers, p.r, &p.a, p.key.Secret, payloadHash, p.t)
+	if !hmacEqual(want, p.a.signature) {
 		return nil, fail(CodeInvalidSignature, msgMismatch)
 	}
-	return key.Principal, nil
+	return p.key.Principal, nil
 }
 
 // checkSkew enforces ±MaxSkew around now, with AWS's wording (spec A.2,
