@@ -91,6 +91,12 @@ const (
 	// MetricTriggerInvocations counts SyncTrigger invocations by pool and
 	// outcome.
 	MetricTriggerInvocations = "cognitosync_trigger_invocations_total"
+	// MetricGCDeleted counts what the collector deleted, by kind
+	// (credentials: expired identity credentials; identities: guest
+	// identities that never stored anything); syncapi/gc.
+	MetricGCDeleted = "cognitosync_gc_deleted_total"
+	// MetricGCRuns counts collector runs by outcome (ok, error).
+	MetricGCRuns = "cognitosync_gc_runs_total"
 )
 
 // Outcome label values.
@@ -121,6 +127,8 @@ var Metrics = []Metric{
 	{MetricOutboxOldestAge, Gauge, nil, "syncd", "Age of the oldest unpublished outbox row."},
 	{MetricOutboxPublished, Counter, nil, "syncd", "Outbox rows published to the stream."},
 	{MetricTriggerInvocations, Counter, []string{"pool", "outcome"}, "syncd", "SyncTrigger invocations by outcome."},
+	{MetricGCDeleted, Counter, []string{"kind"}, "syncd", "Rows the collector deleted, by kind (credentials, identities)."},
+	{MetricGCRuns, Counter, []string{"outcome"}, "syncd", "Collector runs by outcome (ok, error)."},
 }
 
 // LookupMetric returns the contract entry of a metric name. The series

@@ -45,6 +45,14 @@ type Config struct {
 	// S3Bucket receives stream payloads too large for one Kinesis record;
 	// S3Endpoint is an S3-compatible endpoint ("": AWS S3).
 	S3Bucket, S3Endpoint string
+	// GCInterval is how often expired credentials (and idle guest
+	// identities) are collected; GuestIdentityTTL is the age at which a
+	// guest identity that never stored anything is deleted (0: never).
+	GCInterval, GuestIdentityTTL time.Duration
+	// CredentialCacheSize bounds the identity credentials held in memory.
+	CredentialCacheSize int
+	// SQLiteMaxBytes caps the SQLite database file (0: no cap).
+	SQLiteMaxBytes int64
 }
 
 // keyList collects repeatable --developer-key ID:SECRET values.
@@ -138,6 +146,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"S3 bucket for stream records larger than one Kinesis record (sent as payloadType S3Url with a pre-signed URL);\nwithout it such a change waits in the outbox [SYNCD_S3_BUCKET]")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env.String("SYNCD_S3_ENDPOINT", ""),
 		"URL of an S3-compatible endpoint for --s3-bucket (path-style) (default: AWS S3) [SYNCD_S3_ENDPOINT]")
+	fs.DurationVar(&c.GCInterval, "gc-interval", env.Duration("SYNCD_GC_INTERVAL", 5*time.Minute),
+		"how often to delete identity credentials expired for over an hour, and idle guest identities [SYNCD_GC_INTERVAL]")
+	fs.DurationVar(&c.GuestIdentityTTL, "guest-identity-ttl", env.Duration("SYNCD_GUEST_IDENTITY_TTL", 30*24*time.Hour),
+		"delete guest identities that never stored anything (no dataset, no push device, no unexpired credentials)\nthis long after GetId created them; 0 keeps them forever [SYNCD_GUEST_IDENTITY_TTL]")
+	fs.IntVar(&c.CredentialCacheSize, "credential-cache-size", int(env.Int("SYNCD_CREDENTIAL_CACHE_SIZE", 10000)),
+		"identity credentials kept in memory (about 600 bytes each, one minute each) to spare a store lookup per request [SYNCD_CREDENTIAL_CACHE_SIZE]")
+	fs.Int64Var(&c.SQLiteMaxBytes, "sqlite-max-bytes", env.Int("SYNCD_SQLITE_MAX_BYTES", 0),
+		"cap the SQLite database file at this many bytes: past it writes answer a retryable 503 and /healthz is unhealthy,\nbefore the disk itself fills up; 0: no cap (ignored with --store) [SYNCD_SQLITE_MAX_BYTES]")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
 		fs.PrintDefaults()
@@ -175,6 +191,18 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTTL <= 0 || c.CredentialTTL <= 0 {
 		errs = append(errs, errors.New("--session-ttl and --credential-ttl must be positive"))
+	}
+	if c.GCInterval <= 0 {
+		errs = append(errs, errors.New("--gc-interval must be positive"))
+	}
+	if c.GuestIdentityTTL < 0 {
+		errs = append(errs, errors.New("--guest-identity-ttl must not be negative (0 keeps guest identities forever)"))
+	}
+	if c.CredentialCacheSize < 1 {
+		errs = append(errs, errors.New("--credential-cache-size must be positive"))
+	}
+	if c.SQLiteMaxBytes < 0 || (c.SQLiteMaxBytes > 0 && c.SQLiteMaxBytes < 1<<20) {
+		errs = append(errs, errors.New("--sqlite-max-bytes must be 0 (no cap) or at least 1048576"))
 	}
 	if c.LambdaEndpoint != "" && !strings.HasPrefix(c.LambdaEndpoint, "http://") && !strings.HasPrefix(c.LambdaEndpoint, "https://") {
 		errs = append(errs, fmt.Errorf("--lambda-endpoint must be an http:// or https:// URL, got %q", c.LambdaEndpoint))

@@ -30,6 +30,7 @@ import (
 	"github.com/cognitosync/cognitosync/internal/cliconfig"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/auth"
+	"github.com/cognitosync/cognitosync/syncapi/gc"
 	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
 	"github.com/cognitosync/cognitosync/syncapi/trigger"
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		url = filepath.Join(c.DataDir, "syncd.db")
 	}
-	store, err := sqlstore.Open(ctx, sqlstore.Config{URL: url, Log: log})
+	store, err := sqlstore.Open(ctx, sqlstore.Config{URL: url, Log: log, MaxBytes: c.SQLiteMaxBytes})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -118,6 +119,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	authn, err := auth.New(auth.Config{
 		Developers: c.DeveloperKeys, AccountID: c.AccountID, Issued: store, Regions: []string{c.Region},
+		CacheSize: c.CredentialCacheSize,
+	})
+	if err != nil {
+		return err
+	}
+	collector, err := gc.New(gc.Config{
+		Store: store, Leases: store, Interval: c.GCInterval, IdentityTTL: c.GuestIdentityTTL, Log: log, Registerer: reg,
 	})
 	if err != nil {
 		return err
@@ -161,6 +169,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		})
 	}
 	g.Go(func() error { return svc.Run(gctx, time.Second) })
+	g.Go(func() error { return collector.Run(gctx) })
 	if stream != nil {
 		g.Go(func() error { return stream.forwarder.Run(gctx) })
 		g.Go(func() error { return stream.bulk.Run(gctx) })
@@ -183,14 +192,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return err
 }
 
-// opsMux serves /metrics and /healthz.
+// healthChecker is a store that can tell whether writes commit
+// (sqlstore.DB.CheckHealth).
+type healthChecker interface {
+	CheckHealth(ctx context.Context) error
+}
+
+// opsMux serves /metrics and /healthz. /healthz answers 503 while the store
+// cannot commit writes (database unreachable, disk full), 200 otherwise.
 func opsMux(reg *prometheus.Registry, store syncapi.Store) http.Handler {
 	m := http.NewServeMux()
 	m.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	m.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		if _, err := store.ListPools(ctx, "", 1); err != nil {
+		var err error
+		if hc, ok := store.(healthChecker); ok {
+			err = hc.CheckHealth(ctx)
+		} else {
+			_, err = store.ListPools(ctx, "", 1)
+		}
+		if err != nil {
 			http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
