@@ -35,6 +35,7 @@ type Cache[K comparable, V any] struct {
 	mu    sync.Mutex
 	order *list.List // of *entry[K, V], oldest at the front
 	items map[K]*list.Element
+	high  int // most entries items held since it was last rebuilt
 }
 
 type entry[K comparable, V any] struct {
@@ -83,6 +84,7 @@ func (c *Cache[K, V]) Add(k K, v V) {
 		c.removeElement(c.order.Front())
 	}
 	c.items[k] = c.order.PushBack(&entry[K, V]{key: k, value: v, expires: now.Add(c.ttl)})
+	c.high = max(c.high, len(c.items))
 }
 
 // Remove forgets k.
@@ -91,6 +93,7 @@ func (c *Cache[K, V]) Remove(k K) {
 	defer c.mu.Unlock()
 	if el, ok := c.items[k]; ok {
 		c.removeElement(el)
+		c.shrink()
 	}
 }
 
@@ -107,10 +110,25 @@ func (c *Cache[K, V]) Len() int {
 func (c *Cache[K, V]) sweep(now time.Time) {
 	for el := c.order.Front(); el != nil; el = c.order.Front() {
 		if now.Before(el.Value.(*entry[K, V]).expires) {
-			return
+			break
 		}
 		c.removeElement(el)
 	}
+	c.shrink()
+}
+
+// shrink rebuilds the map once it holds a quarter of its high-water mark: a
+// Go map keeps the memory of its largest size, so a cache that emptied
+// after a burst would otherwise hold on to it. Amortised O(1).
+func (c *Cache[K, V]) shrink() {
+	if c.high < 64 || len(c.items)*4 > c.high {
+		return
+	}
+	m := make(map[K]*list.Element, len(c.items))
+	for k, el := range c.items {
+		m[k] = el
+	}
+	c.items, c.high = m, len(m)
 }
 
 func (c *Cache[K, V]) removeElement(el *list.Element) {

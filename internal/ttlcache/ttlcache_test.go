@@ -2,6 +2,7 @@ package ttlcache_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,29 @@ func TestCache_Concurrent(t *testing.T) {
 	if n := c.Len(); n > 50 {
 		t.Fatalf("Len = %d, want at most 50", n)
 	}
+}
+
+// A cache that emptied gives back the memory of its largest size.
+func TestCache_ShrinksAfterABurst(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	c := ttlcache.New[int, [64]byte](ttlcache.Config{Size: 200_000, TTL: time.Minute, Now: clk.now})
+	c.Add(-1, [64]byte{})
+	before := heap()
+	for i := range 100_000 {
+		c.Add(i, [64]byte{})
+	}
+	full := heap()
+	clk.add(time.Hour)
+	c.Get(0) // sweeps everything
+	after := heap()
+	if c.Len() != 0 || after > before+(full-before)/10 {
+		t.Fatalf("heap %d before, %d full, %d after expiry (Len %d): the map kept its size", before, full, after, c.Len())
+	}
+	runtime.KeepAlive(c)
 }
