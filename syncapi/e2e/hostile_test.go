@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go/aws"
 	"github.com/aws/aws-sdk-go/aws/awserr"
 	"github.com/aws/aws-sdk-go/aws/client"
+	"github.com/aws/aws-sdk-go/aws/credentials"
 	"github.com/aws/aws-sdk-go/aws/request"
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 
@@ -374,7 +375,14 @@ func TestDeleteIdentityPool_RevokesAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := update(cb, pool, idn.ID, "ds", token, replace("after", "v", 0))
-		wantAWSError(t, err, "UnrecognizedClientException", 403)
+		revoked := wantAWSError(t, err, "UnrecognizedClientException", 403)
+		// The same answer as a key the store never had: a client cannot
+		// tell a revoked credential from an unknown one.
+		unknown := synctest.SyncV1(t, b.URL, credentials.NewStaticCredentials("ASIAUNKNOWNKEY000000", "secret", "token"))
+		_, err = unknown.ListRecords(&cognitosync.ListRecordsInput{IdentityPoolId: aws.String(pool), IdentityId: aws.String(idn.ID), DatasetName: aws.String("ds")})
+		if u := wantAWSError(t, err, "UnrecognizedClientException", 403); u.Message() != revoked.Message() {
+			t.Errorf("revoked: %q; unknown key: %q", revoked.Message(), u.Message())
+		}
 		_, err = cb.ListRecords(&cognitosync.ListRecordsInput{IdentityPoolId: aws.String(pool), IdentityId: aws.String(idn.ID), DatasetName: aws.String("ds")})
 		wantAWSError(t, err, "UnrecognizedClientException", 403)
 		close(stop)

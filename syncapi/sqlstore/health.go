@@ -97,9 +97,15 @@ func (db *DB) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var pages, free, maxPages int64
+	now := time.Now()
 	err := db.writeTx(ctx, func(t *tx) error {
 		if _, err := t.exec(`INSERT INTO health (owner, at_ns) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET at_ns = excluded.at_ns`,
-			db.health.owner, time.Now().UnixNano()); err != nil {
+			db.health.owner, now.UnixNano()); err != nil {
+			return err
+		}
+		// Rows of processes gone for an hour: the table holds one row per
+		// running process, not per start.
+		if _, err := t.exec(`DELETE FROM health WHERE at_ns < ?`, now.Add(-time.Hour).UnixNano()); err != nil {
 			return err
 		}
 		if db.capped {

@@ -44,13 +44,14 @@ func (db *DB) closeReadStmts() {
 // match. maybe_merged tells whether the identity has a live dataset named
 // "<name>.*" (an index range probe), the precondition of MergedNames (see
 // mergedNames); the rare caller that has one takes the transactional path.
-// generation is the pool's (0: no pool), for the service's revocation check.
+// generation is the pool's (0: no pool), for the service's revocation check;
+// uncorrelated, so both databases evaluate it once per statement.
 //
 // r.sync_count <= d.sync_count is the default UpTo (q.UpTo 0): in one
 // snapshot every record satisfies it, it only states the bound.
 const listRecordsQuery = `SELECT ` + datasetColsD + `,
 	EXISTS (SELECT 1 FROM datasets m WHERE m.pool_id = d.pool_id AND m.identity_id = d.identity_id AND m.live AND m.name > ? AND m.name < ?) AS maybe_merged,
-	COALESCE((SELECT p.generation FROM pools p WHERE p.id = d.pool_id), 0) AS generation,
+	COALESCE((SELECT p.generation FROM pools p WHERE p.id = ?), 0) AS generation,
 	r.key, r.value, r.sync_count, r.modified_ms, r.modified_by, r.device_ms
 FROM datasets d LEFT JOIN records r ON r.dataset_id = d.id AND d.live
 	AND r.sync_count > ? AND r.sync_count <= d.sync_count AND r.sync_count <= ?
@@ -79,7 +80,7 @@ func (db *DB) listRecordsOne(ctx context.Context, k syncapi.DatasetKey, q syncap
 		limit++ // one more tells whether there is a next page
 	}
 	prefix := k.Name + "."
-	rows, err := s.QueryContext(ctx, prefix, k.Name+"/", q.After, upTo, curCount, curCount, curKey,
+	rows, err := s.QueryContext(ctx, prefix, k.Name+"/", k.PoolID, q.After, upTo, curCount, curCount, curKey,
 		k.PoolID, k.IdentityID, k.Name, limit)
 	if err != nil {
 		return page, false, err
