@@ -25,7 +25,17 @@ import (
 // generation of the pool.
 func (db *DB) lockPool(t *tx, poolID string, gen int64, identityID string) error {
 	var g int64
-	found, err := t.row(`SELECT generation FROM pools WHERE id = ?`+db.d.keyShare(), []any{poolID}, &g)
+	hasIdentity := identityID == ""
+	var found bool
+	var err error
+	if db.d.pg() {
+		found, err = t.row(`SELECT generation FROM pools WHERE id = ?`+db.d.keyShare(), []any{poolID}, &g)
+	} else {
+		// One statement on the writer: nothing to lock, the single writer
+		// excludes DeletePool and the collector.
+		found, err = t.row(`SELECT generation, ? = '' OR EXISTS (SELECT 1 FROM identities WHERE id = ? AND pool_id = ?) FROM pools WHERE id = ?`,
+			[]any{identityID, identityID, poolID, poolID}, &g, &hasIdentity)
+	}
 	if err != nil {
 		return err
 	}
@@ -35,15 +45,14 @@ func (db *DB) lockPool(t *tx, poolID string, gen int64, identityID string) error
 	if gen != 0 && g != gen {
 		return syncapi.Errorf(syncapi.ErrRevoked, "identity pool %s was deleted and created again", poolID)
 	}
-	if identityID == "" {
-		return nil
+	if db.d.pg() && identityID != "" {
+		var x string
+		hasIdentity, err = t.row(`SELECT id FROM identities WHERE id = ? AND pool_id = ?`+db.d.keyShare(), []any{identityID, poolID}, &x)
+		if err != nil {
+			return err
+		}
 	}
-	var x string
-	found, err = t.row(`SELECT id FROM identities WHERE id = ? AND pool_id = ?`+db.d.keyShare(), []any{identityID, poolID}, &x)
-	if err != nil {
-		return err
-	}
-	if !found {
+	if !hasIdentity {
 		return notFound("identity %s not found", identityID)
 	}
 	return nil

@@ -194,13 +194,16 @@ func checkUpdateText(r syncapi.UpdateRequest) error {
 		return err
 	}
 	for i, c := range r.Changes {
-		if err := syncapi.ValidateKey(fmt.Sprintf("Changes[%d].Key", i), c.Key); err != nil {
-			return err
+		err := syncapi.ValidateKey("Key", c.Key)
+		if err == nil && c.Value != nil {
+			err = syncapi.ValidateText("Value", *c.Value)
 		}
-		if c.Value != nil {
-			if err := syncapi.ValidateText(fmt.Sprintf("Changes[%d].Value", i), *c.Value); err != nil {
-				return err
+		if err != nil { // name the change only now: the check runs on every write
+			var ve *syncapi.ValidationError
+			if errors.As(err, &ve) {
+				return &syncapi.ValidationError{Field: fmt.Sprintf("Changes[%d].%s", i, ve.Field), Reason: ve.Reason}
 			}
+			return err
 		}
 	}
 	return nil
