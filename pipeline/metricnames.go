@@ -132,6 +132,12 @@ const (
 	MetricHTTPConnections       = "cognitosync_http_connections"
 	MetricHTTPBodyBytesInFlight = "cognitosync_http_request_body_bytes_in_flight"
 	MetricHTTPRequestsCut       = "cognitosync_http_requests_cut_total"
+	// MetricGCDeleted counts what the collector deleted, by kind
+	// (credentials: expired identity credentials; identities: guest
+	// identities that never stored anything); syncapi/gc.
+	MetricGCDeleted = "cognitosync_gc_deleted_total"
+	// MetricGCRuns counts collector runs by outcome (ok, error).
+	MetricGCRuns = "cognitosync_gc_runs_total"
 )
 
 // Outcome label values.
@@ -168,6 +174,8 @@ var Metrics = []Metric{
 	{MetricHTTPConnections, Gauge, nil, ExporterSyncd, "Open client connections of the API listener."},
 	{MetricHTTPBodyBytesInFlight, Gauge, nil, ExporterSyncd, "Request body bytes read and held by requests in progress."},
 	{MetricHTTPRequestsCut, Counter, []string{"reason"}, ExporterSyncd, "Requests or connections ended before their request was read, by reason (shutdown, body_budget)."},
+	{MetricGCDeleted, Counter, []string{"kind"}, ExporterSyncd, "Rows the collector deleted, by kind (credentials, identities)."},
+	{MetricGCRuns, Counter, []string{"outcome"}, ExporterSyncd, "Collector runs by outcome (ok, error)."},
 }
 
 // ExportedBy returns the contract's metrics of the given exporters, e.g.

@@ -11,6 +11,11 @@ type Caller struct {
 	AccountID   string
 	PoolID      string
 	IdentityID  string
+	// PoolGeneration is, for identity credentials, the generation of the
+	// pool they were issued in (Pool.Generation): a pool deleted and
+	// created again with the same id has another, and the credentials stop
+	// working. 0 for developer credentials.
+	PoolGeneration int64
 }
 
 // Principal is what LastModifiedBy records for this caller: the account id for

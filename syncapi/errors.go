@@ -24,6 +24,15 @@ var (
 	ErrIdentityPoolConfig = errors.New("invalid identity pool configuration") // InvalidIdentityPoolConfigurationException 400
 	ErrUnknownOperation   = errors.New("unknown operation")                   // UnknownOperationException 400
 	ErrInternal           = errors.New("internal error")                      // InternalErrorException 500
+	// ErrUnavailable marks a transient failure of the store (database
+	// unreachable, disk full): the request changed nothing and may be
+	// retried. Stores wrap such errors with it.
+	ErrUnavailable = errors.New("service unavailable") // ServiceUnavailableException 503
+	// ErrRevoked is a write (or read) by identity credentials whose pool
+	// or identity no longer exists, or whose pool was deleted and created
+	// again: the credentials were revoked even if a cache still held them.
+	// The Service answers it as the verifier answers an unknown key.
+	ErrRevoked = errors.New("credentials revoked")
 )
 
 // Error is a domain error with the message the client sees. Kind is one of the

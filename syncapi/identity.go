@@ -65,7 +65,7 @@ func (s *Service) CreateIdentityPool(ctx context.Context, in IdentityPool) (Iden
 	if len(p.IdentityPoolTags) == 0 {
 		p.IdentityPoolTags = nil
 	}
-	err := s.c.Store.CreatePool(ctx, Pool{Identity: p, Created: s.now()})
+	err := s.c.Store.CreatePool(ctx, Pool{Identity: p, Created: s.now(), Generation: newGeneration()})
 	if errors.Is(err, ErrConflict) {
 		return IdentityPool{}, Errorf(ErrConflict, "IdentityPool '%s' already exists.", p.IdentityPoolID)
 	}
@@ -95,7 +95,7 @@ func (s *Service) ListIdentityPools(ctx context.Context, in ListIdentityPoolsInp
 	if in.MaxResults == nil || *in.MaxResults < 1 || *in.MaxResults > 60 {
 		return ListIdentityPoolsOutput{}, invalid("MaxResults", "is required and must be between 1 and 60")
 	}
-	after, err := parseNameToken("NextToken", in.NextToken)
+	after, err := parseNameToken("NextToken", in.NextToken, ValidatePoolID)
 	if err != nil {
 		return ListIdentityPoolsOutput{}, err
 	}
@@ -146,6 +146,7 @@ func (s *Service) DeleteIdentityPool(ctx context.Context, in IdentityPoolIDInput
 		return err
 	}
 	err := s.c.Store.DeletePool(ctx, in.IdentityPoolID)
+	s.events.Remove(in.IdentityPoolID)
 	if errors.Is(err, ErrNotFound) {
 		return Errorf(ErrNotFound, "IdentityPool '%s' not found.", in.IdentityPoolID)
 	}
@@ -224,10 +225,16 @@ func (s *Service) GetCredentialsForIdentity(ctx context.Context, in GetCredentia
 		Secret:       randomBase64(30),
 		SessionToken: randomBase64(96),
 		Expires:      now.Add(s.c.CredentialTTL).Truncate(1e9),
-		Caller:       Caller{PoolID: id.PoolID, IdentityID: id.ID},
+		Caller:       Caller{PoolID: id.PoolID, IdentityID: id.ID, PoolGeneration: p.Generation},
 	}
 	c.Caller.AccessKeyID = c.AccessKeyID
-	if err := s.c.Store.PutCredential(ctx, c); err != nil {
+	// The store checks again, in its transaction, that the identity and
+	// this generation of the pool still exist.
+	err = s.c.Store.PutCredential(ctx, c)
+	if errors.Is(err, ErrNotFound) {
+		return GetCredentialsForIdentityOutput{}, Errorf(ErrNotFound, "Identity '%s' not found.", in.IdentityID)
+	}
+	if err != nil {
 		return GetCredentialsForIdentityOutput{}, fmt.Errorf("store credential: %w", err)
 	}
 	return GetCredentialsForIdentityOutput{

@@ -47,7 +47,7 @@ func (s *Service) ListIdentityPoolUsage(ctx context.Context, in ListIdentityPool
 	if _, err := s.authorize(ctx, "ListIdentityPoolUsage", developerOnly, "", ""); err != nil {
 		return ListIdentityPoolUsageOutput{}, err
 	}
-	after, err := parseNameToken("nextToken", in.NextToken)
+	after, err := parseNameToken("nextToken", in.NextToken, ValidatePoolID)
 	if err != nil {
 		return ListIdentityPoolUsageOutput{}, err
 	}
@@ -181,7 +181,7 @@ func (s *Service) SetCognitoEvents(ctx context.Context, in SetCognitoEventsInput
 	if _, err := s.authorize(ctx, "SetCognitoEvents", developerOnly, in.IdentityPoolID, ""); err != nil {
 		return err
 	}
-	defer s.events.forget(in.IdentityPoolID) // trigger.go caches Events
+	defer s.events.Remove(in.IdentityPoolID) // trigger.go caches Events
 	_, err := s.c.Store.UpdatePool(ctx, in.IdentityPoolID, func(p *Pool) error {
 		if p.Events == nil {
 			p.Events = map[string]string{}
@@ -297,11 +297,21 @@ func (s *Service) RegisterDevice(ctx context.Context, in RegisterDeviceInput) (R
 	if in.Token == "" {
 		return RegisterDeviceOutput{}, invalid("Token", "is required")
 	}
-	if _, err := s.authorize(ctx, "RegisterDevice", identityOnly, in.IdentityPoolID, in.IdentityID); err != nil {
+	if err := ValidateText("Token", in.Token); err != nil {
+		return RegisterDeviceOutput{}, err
+	}
+	c, err := s.authorize(ctx, "RegisterDevice", identityOnly, in.IdentityPoolID, in.IdentityID)
+	if err != nil {
 		return RegisterDeviceOutput{}, err
 	}
 	p, err := s.pushPool(ctx, in.IdentityPoolID)
+	if errors.Is(err, ErrNotFound) {
+		return RegisterDeviceOutput{}, errRevoked()
+	}
 	if err != nil {
+		return RegisterDeviceOutput{}, err
+	}
+	if err := s.checkCaller(ctx, c, p.Generation); err != nil {
 		return RegisterDeviceOutput{}, err
 	}
 	found := false
@@ -312,6 +322,9 @@ func (s *Service) RegisterDevice(ctx context.Context, in RegisterDeviceInput) (R
 		return RegisterDeviceOutput{}, Errorf(ErrInvalidConfig, "No platform application for platform %s is configured for IdentityPool '%s'.", in.Platform, p.ID())
 	}
 	id, err := s.c.Store.RegisterDevice(ctx, in.IdentityPoolID, in.IdentityID, in.Platform, in.Token, NewUUID())
+	if errors.Is(err, ErrNotFound) { // the identity is gone (its pool was deleted meanwhile)
+		return RegisterDeviceOutput{}, errRevoked()
+	}
 	if err != nil {
 		return RegisterDeviceOutput{}, fmt.Errorf("register device: %w", err)
 	}
@@ -326,10 +339,21 @@ func (s *Service) subscription(ctx context.Context, op string, in SubscriptionIn
 	if err := checkLen("DeviceId", in.DeviceID, 1, 256); err != nil {
 		return k, err
 	}
-	if _, err := s.authorize(ctx, op, identityOnly, k.PoolID, k.IdentityID); err != nil {
+	if err := ValidateText("DeviceId", in.DeviceID); err != nil {
 		return k, err
 	}
-	if _, err := s.pushPool(ctx, k.PoolID); err != nil {
+	c, err := s.authorize(ctx, op, identityOnly, k.PoolID, k.IdentityID)
+	if err != nil {
+		return k, err
+	}
+	p, err := s.pushPool(ctx, k.PoolID)
+	if errors.Is(err, ErrNotFound) {
+		return k, errRevoked()
+	}
+	if err != nil {
+		return k, err
+	}
+	if err := s.checkCaller(ctx, c, p.Generation); err != nil {
 		return k, err
 	}
 	ok, err := s.c.Store.DeviceExists(ctx, k.PoolID, k.IdentityID, in.DeviceID)

@@ -2,12 +2,16 @@ package syncapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cognitosync/cognitosync/internal/ttlcache"
 )
 
 // ServiceConfig configures a Service.
@@ -31,6 +35,18 @@ type ServiceConfig struct {
 	// GetCredentialsForIdentity calls per identity pool (keyed by pool id),
 	// answering TooManyRequestsException past them. nil: unlimited.
 	GetIDLimit, GetCredentialsLimit RateLimiter
+	// MaxPageBytes bounds a ListRecords page (RecordQuery.MaxBytes).
+	// 0: the largest dataset Limits allow, live records and tombstones
+	// (DefaultPageBytes), so that a client reading one page without
+	// maxResults (iOS, spec C.7) always gets a legal dataset whole.
+	MaxPageBytes int64
+}
+
+// DefaultPageBytes is the page budget for limits: the bytes of the largest
+// dataset they allow, MaxRecords live records and MaxRecords tombstones
+// with MaxDatasetBytes of keys and values each (Limits).
+func DefaultPageBytes(l Limits) int64 {
+	return 2*l.MaxDatasetBytes + 2*l.MaxRecords*RecordOverhead
 }
 
 func (c *ServiceConfig) setDefaults() {
@@ -59,6 +75,9 @@ func (c *ServiceConfig) setDefaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.MaxPageBytes == 0 {
+		c.MaxPageBytes = DefaultPageBytes(c.Limits)
+	}
 }
 
 // Validate reports missing required fields.
@@ -69,6 +88,9 @@ func (c ServiceConfig) Validate() error {
 	}
 	if c.Region == "" {
 		errs = append(errs, errors.New("service: Region is required"))
+	}
+	if c.MaxPageBytes < 0 {
+		errs = append(errs, errors.New("service: MaxPageBytes must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -85,9 +107,9 @@ type Service struct {
 	key     []byte // HMAC key of SyncSessionTokens, shared through the store
 
 	mu       sync.Mutex
-	sessions map[string]int64 // pool -> minted sync sessions not yet flushed
+	sessions map[string]int64 // pool -> minted sync sessions not yet flushed; FlushUsage empties it
 
-	events eventsCache // pools' Events for SyncTrigger lookups (trigger.go)
+	events *ttlcache.Cache[string, poolEvents] // pools' Events for SyncTrigger lookups (trigger.go)
 }
 
 var (
@@ -101,7 +123,7 @@ func NewService(c ServiceConfig) (*Service, error) {
 		return nil, err
 	}
 	c.setDefaults()
-	return &Service{c: c, sessions: map[string]int64{}}, nil
+	return &Service{c: c, sessions: map[string]int64{}, events: newEventsCache(c.Now)}, nil
 }
 
 // Run flushes usage counters every interval until ctx ends, then once more.
@@ -189,9 +211,50 @@ func (s *Service) pool(ctx context.Context, id string) (Pool, error) {
 
 func (s *Service) now() time.Time { return s.c.Now().UTC() }
 
+// errRevoked is what identity credentials get once their pool was deleted
+// (or deleted and created again) or their identity is gone, even while a
+// cache still holds them: the answer SigV4 verification gives a key the
+// store no longer has (sigv4's UnrecognizedClientException, pinned by a
+// test), so a client cannot tell which happened.
+func errRevoked() error {
+	return &AuthError{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
+}
+
+// checkCaller refuses identity credentials whose pool no longer exists or
+// is not the pool they were issued in (Caller.PoolGeneration). gen is the
+// pool's generation if the caller already read it in its own store access
+// (0: read it now). Developer credentials always pass.
+func (s *Service) checkCaller(ctx context.Context, c Caller, gen int64) error {
+	if c.Developer {
+		return nil
+	}
+	if gen == 0 {
+		p, err := s.c.Store.GetPool(ctx, c.PoolID)
+		if errors.Is(err, ErrNotFound) {
+			return errRevoked()
+		}
+		if err != nil {
+			return fmt.Errorf("check credentials' pool %s: %w", c.PoolID, err)
+		}
+		gen = p.Generation
+	}
+	if c.PoolGeneration != 0 && gen != c.PoolGeneration {
+		return errRevoked()
+	}
+	return nil
+}
+
+// newGeneration returns a random Pool.Generation.
+func newGeneration() int64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return int64(binary.BigEndian.Uint64(b[:])>>2) + 1
+}
+
 // ---- datasets and records ----
 
-// ListRecords implements spec C.4 and C.7.
+// ListRecords implements spec C.4 and C.7. A page holds at most
+// MaxPageBytes (RecordQuery.MaxBytes) besides maxResults records.
 func (s *Service) ListRecords(ctx context.Context, in ListRecordsInput) (ListRecordsOutput, error) {
 	if err := validateDatasetPath(in.IdentityPoolID, in.IdentityID, in.DatasetName); err != nil {
 		return ListRecordsOutput{}, err
@@ -199,7 +262,8 @@ func (s *Service) ListRecords(ctx context.Context, in ListRecordsInput) (ListRec
 	if err := validateMaxResults(in.MaxResults); err != nil {
 		return ListRecordsOutput{}, err
 	}
-	if _, err := s.authorize(ctx, "ListRecords", either, in.IdentityPoolID, in.IdentityID); err != nil {
+	caller, err := s.authorize(ctx, "ListRecords", either, in.IdentityPoolID, in.IdentityID)
+	if err != nil {
 		return ListRecordsOutput{}, err
 	}
 	key, err := s.hmacKey(ctx)
@@ -207,9 +271,9 @@ func (s *Service) ListRecords(ctx context.Context, in ListRecordsInput) (ListRec
 		return ListRecordsOutput{}, err
 	}
 	k := DatasetKey{in.IdentityPoolID, in.IdentityID, in.DatasetName}
-	limit := 0
+	q := RecordQuery{MaxBytes: s.c.MaxPageBytes}
 	if in.MaxResults != nil {
-		limit = min(int(*in.MaxResults), 1024)
+		q.Limit = min(int(*in.MaxResults), 1024)
 	}
 	last := int64(0)
 	if in.LastSyncCount != nil {
@@ -224,26 +288,29 @@ func (s *Service) ListRecords(ctx context.Context, in ListRecordsInput) (ListRec
 		cur  recordsCursor
 	)
 	if in.NextToken != "" {
-		if !openToken(key, in.NextToken, &cur) {
+		// A token is bound to the dataset it was minted for: another
+		// dataset's position means nothing here.
+		if !openToken(key, in.NextToken, &cur) || cur.Pool != k.PoolID || cur.Identity != k.IdentityID || cur.Dataset != k.Name {
 			return ListRecordsOutput{}, invalid("nextToken", "invalid pagination token")
 		}
-		page, err = s.c.Store.ListRecords(ctx, k, RecordQuery{
-			After: cur.After, UpTo: cur.Snapshot, Limit: limit,
-			Cursor: &RecordCursor{SyncCount: cur.SyncCount, Key: cur.Key},
-		})
+		q.After, q.UpTo = cur.After, cur.Snapshot
+		q.Cursor = &RecordCursor{SyncCount: cur.SyncCount, Key: cur.Key}
+		page, err = s.c.Store.ListRecords(ctx, k, q)
 		if err != nil {
 			return ListRecordsOutput{}, fmt.Errorf("list records %s: %w", k, err)
 		}
 		page.Dataset.SyncCount = cur.Snapshot
 	} else {
-		page, err = s.c.Store.ListRecords(ctx, k, RecordQuery{After: last, Limit: limit})
+		q.After = last
+		page, err = s.c.Store.ListRecords(ctx, k, q)
 		if err != nil {
 			return ListRecordsOutput{}, fmt.Errorf("list records %s: %w", k, err)
 		}
 		st := page.Dataset
-		// A deletion at or after the client's last sync: tell it, and send
-		// every current record (spec C.8).
-		cur.Deleted = last > 0 && st.DeletedAt > 0 && st.DeletedAt >= last
+		// A deletion at or after the client's last sync, or a tombstone
+		// purged after it (the client may have missed the removal): tell
+		// it, and send every current record (spec C.8).
+		cur.Deleted = last > 0 && ((st.DeletedAt > 0 && st.DeletedAt >= last) || st.PurgedAt > last)
 		cur.Exists = st.Exists
 		if st.Exists && !cur.Deleted && last > st.SyncCount {
 			return ListRecordsOutput{}, invalid("", "No such SyncCount: %d exists for this Dataset", last)
@@ -251,11 +318,16 @@ func (s *Service) ListRecords(ctx context.Context, in ListRecordsInput) (ListRec
 		if !st.Exists {
 			page.Records, page.More = nil, false
 		} else if cur.Deleted {
-			page, err = s.c.Store.ListRecords(ctx, k, RecordQuery{After: 0, UpTo: st.SyncCount, Limit: limit})
+			q.After, q.UpTo = 0, st.SyncCount
+			gen := page.PoolGeneration
+			page, err = s.c.Store.ListRecords(ctx, k, q)
 			if err != nil {
 				return ListRecordsOutput{}, fmt.Errorf("list records %s: %w", k, err)
 			}
 			page.Dataset.SyncCount = st.SyncCount
+			if page.PoolGeneration != gen {
+				page.PoolGeneration = 0 // the reads disagree or one did not tell: checkCaller reads it
+			}
 		}
 		cur.Snapshot = page.Dataset.SyncCount
 		if !st.Exists {
@@ -266,6 +338,10 @@ func (s *Service) ListRecords(ctx context.Context, in ListRecordsInput) (ListRec
 		} else {
 			cur.After = last
 		}
+		cur.Pool, cur.Identity, cur.Dataset = k.PoolID, k.IdentityID, k.Name
+	}
+	if err := s.checkCaller(ctx, caller, page.PoolGeneration); err != nil {
+		return ListRecordsOutput{}, err
 	}
 
 	out := ListRecordsOutput{
@@ -287,6 +363,16 @@ func (s *Service) ListRecords(ctx context.Context, in ListRecordsInput) (ListRec
 		next := cur
 		next.SyncCount, next.Key = lastRec.SyncCount, lastRec.Key
 		out.NextToken = signToken(key, next)
+		if in.MaxResults == nil && page.NextSyncCount > 0 {
+			// Only a dataset beyond the current limits (written before
+			// they were lowered) fills more than one page. The iOS client
+			// reads one page, without maxResults, and takes
+			// DatasetSyncCount as its new sync count: report the count
+			// this page is complete up to, so that its next sync goes on
+			// from there instead of skipping the rest. Clients that page
+			// keep the last page's count, which is the snapshot.
+			out.DatasetSyncCount = page.NextSyncCount - 1
+		}
 	}
 	out.SyncSessionToken = s.sessionToken(key, k, in.SyncSessionToken)
 	return out, nil
@@ -350,14 +436,10 @@ func (s *Service) UpdateRecords(ctx context.Context, in UpdateRecordsInput) (Upd
 		return UpdateRecordsOutput{}, err
 	}
 	if len(in.RecordPatches) == 0 {
-		return UpdateRecordsOutput{Records: []Record{}}, nil // spec C.5 step 3
-	}
-	if caller.Developer {
-		// Identity credentials exist only for existing pools; a developer
-		// may name any pool, so check it exists.
-		if _, err := s.pool(ctx, k.PoolID); err != nil {
+		if err := s.checkCaller(ctx, caller, 0); err != nil {
 			return UpdateRecordsOutput{}, err
 		}
+		return UpdateRecordsOutput{Records: []Record{}}, nil // spec C.5 step 3
 	}
 	changes := make([]Change, len(in.RecordPatches))
 	for i, p := range in.RecordPatches {
@@ -371,20 +453,31 @@ func (s *Service) UpdateRecords(ctx context.Context, in UpdateRecordsInput) (Upd
 		}
 	}
 	if !caller.Developer { // spec E.2: only identity writes run the SyncTrigger
-		if changes, err = s.triggerChanges(ctx, k, in.RecordPatches, changes); err != nil {
+		if changes, err = s.triggerChanges(ctx, caller, k, in.RecordPatches, changes); err != nil {
 			return UpdateRecordsOutput{}, fmt.Errorf("update records %s: %w", k, err)
 		}
 		if len(changes) == 0 { // the function left every change out
 			return UpdateRecordsOutput{Records: []Record{}}, nil
 		}
 	}
+	// The store checks, in the write's own transaction, that the pool
+	// exists and, for identity credentials, that it is the pool they were
+	// issued in and that their identity exists: a write racing
+	// DeleteIdentityPool either lands before it (and is deleted with the
+	// pool) or fails.
 	res, err := s.c.Store.UpdateRecords(ctx, UpdateRequest{
 		Key: k, Changes: changes, By: caller.Principal(), Now: s.now(), Limits: s.c.Limits,
+		PoolGeneration: caller.PoolGeneration, RequireIdentity: !caller.Developer,
 	})
-	if err != nil {
-		return UpdateRecordsOutput{}, fmt.Errorf("update records %s: %w", k, err)
+	switch {
+	case err == nil:
+		return UpdateRecordsOutput{Records: res.Records}, nil
+	case errors.Is(err, ErrRevoked), !caller.Developer && errors.Is(err, ErrNotFound):
+		return UpdateRecordsOutput{}, errRevoked()
+	case errors.Is(err, ErrNotFound):
+		return UpdateRecordsOutput{}, Errorf(ErrNotFound, "IdentityPool '%s' not found.", k.PoolID)
 	}
-	return UpdateRecordsOutput{Records: res.Records}, nil
+	return UpdateRecordsOutput{}, fmt.Errorf("update records %s: %w", k, err)
 }
 
 func datasetNotFound(name string) error {
@@ -396,7 +489,9 @@ func (s *Service) DeleteDataset(ctx context.Context, in DatasetInput) (DatasetOu
 	if err := validateDatasetPath(in.IdentityPoolID, in.IdentityID, in.DatasetName); err != nil {
 		return DatasetOutput{}, err
 	}
-	if _, err := s.authorize(ctx, "DeleteDataset", either, in.IdentityPoolID, in.IdentityID); err != nil {
+	if c, err := s.authorize(ctx, "DeleteDataset", either, in.IdentityPoolID, in.IdentityID); err != nil {
+		return DatasetOutput{}, err
+	} else if err := s.checkCaller(ctx, c, 0); err != nil {
 		return DatasetOutput{}, err
 	}
 	k := DatasetKey{in.IdentityPoolID, in.IdentityID, in.DatasetName}
@@ -415,7 +510,9 @@ func (s *Service) DescribeDataset(ctx context.Context, in DatasetInput) (Dataset
 	if err := validateDatasetPath(in.IdentityPoolID, in.IdentityID, in.DatasetName); err != nil {
 		return DatasetOutput{}, err
 	}
-	if _, err := s.authorize(ctx, "DescribeDataset", either, in.IdentityPoolID, in.IdentityID); err != nil {
+	if c, err := s.authorize(ctx, "DescribeDataset", either, in.IdentityPoolID, in.IdentityID); err != nil {
+		return DatasetOutput{}, err
+	} else if err := s.checkCaller(ctx, c, 0); err != nil {
 		return DatasetOutput{}, err
 	}
 	k := DatasetKey{in.IdentityPoolID, in.IdentityID, in.DatasetName}
@@ -438,10 +535,12 @@ func (s *Service) ListDatasets(ctx context.Context, in ListDatasetsInput) (ListD
 	if err := validateMaxResults(in.MaxResults); err != nil {
 		return ListDatasetsOutput{}, err
 	}
-	if _, err := s.authorize(ctx, "ListDatasets", either, in.IdentityPoolID, in.IdentityID); err != nil {
+	if c, err := s.authorize(ctx, "ListDatasets", either, in.IdentityPoolID, in.IdentityID); err != nil {
+		return ListDatasetsOutput{}, err
+	} else if err := s.checkCaller(ctx, c, 0); err != nil {
 		return ListDatasetsOutput{}, err
 	}
-	after, err := parseNameToken("nextToken", in.NextToken)
+	after, err := parseNameToken("nextToken", in.NextToken, ValidateDatasetName)
 	if err != nil {
 		return ListDatasetsOutput{}, err
 	}
@@ -477,7 +576,9 @@ func (s *Service) DescribeIdentityUsage(ctx context.Context, in IdentityInput) (
 	if err := validateIdentityPath(in.IdentityPoolID, in.IdentityID); err != nil {
 		return DescribeIdentityUsageOutput{}, err
 	}
-	if _, err := s.authorize(ctx, "DescribeIdentityUsage", either, in.IdentityPoolID, in.IdentityID); err != nil {
+	if c, err := s.authorize(ctx, "DescribeIdentityUsage", either, in.IdentityPoolID, in.IdentityID); err != nil {
+		return DescribeIdentityUsageOutput{}, err
+	} else if err := s.checkCaller(ctx, c, 0); err != nil {
 		return DescribeIdentityUsageOutput{}, err
 	}
 	u, err := s.c.Store.IdentityUsage(ctx, in.IdentityPoolID, in.IdentityID)

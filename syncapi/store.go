@@ -19,6 +19,10 @@ type Pool struct {
 	CognitoStreams *CognitoStreams   // nil: not configured
 	Events         map[string]string // event type -> Lambda ARN
 	Created        time.Time
+	// Generation tells this pool apart from an earlier pool with the same
+	// id that was deleted: a random positive number chosen at creation
+	// (CreatePool chooses one when it is 0) that never changes.
+	Generation int64
 }
 
 // ID returns the pool id.
@@ -46,15 +50,27 @@ type Credential struct {
 // DatasetState is a dataset as ListRecords and UpdateRecords see it.
 type DatasetState struct {
 	Dataset
-	Exists      bool
-	SyncCount   int64 // DatasetSyncCount; never decreases, even across deletion (spec C.2)
-	DeletedAt   int64 // sync count at the latest DeleteDataset; 0: never deleted
+	Exists    bool
+	SyncCount int64 // DatasetSyncCount; never decreases, even across deletion (spec C.2)
+	DeletedAt int64 // sync count at the latest DeleteDataset; 0: never deleted
+	// PurgedAt is the highest SyncCount of a tombstone the store dropped to
+	// keep the dataset within its limits (0: none). A device that last
+	// synced before it may have missed a removal, so ListRecords tells it
+	// to refresh the whole dataset, as after a deletion.
+	PurgedAt    int64
 	MergedNames []string
 }
 
 // Change is one write UpdateRecords applies. Value nil removes the key
 // (tombstone). Expect, when set, is the SyncCount the stored record must have
-// (0: key never written) or the whole update fails with *ConflictError.
+// (0: key never written) or the whole update fails with *ConflictError; see
+// ExpectMatches for a key the store holds no row of.
+//
+// A removal of a key the store holds no row of (it never existed, or its
+// tombstone was purged) stores nothing: no device can hold a value of it
+// that it must learn to delete. Its result record has SyncCount 0, the
+// count the key has on the server, so that a client that writes the key
+// again sends 0 (the Android client re-uses a record's last count).
 type Change struct {
 	Key                string
 	Value              *string
@@ -63,6 +79,14 @@ type Change struct {
 }
 
 // Limits are the per-identity and per-dataset quotas (spec B.2).
+//
+// MaxRecords and MaxDatasetBytes bound live records, as AWS counts them
+// (NumRecords, DataStorage). Tombstones get an allowance of their own of the
+// same size: at most MaxRecords tombstones whose keys total at most
+// MaxDatasetBytes; beyond it the store drops the oldest tombstones and
+// raises DatasetState.PurgedAt. So a dataset never holds more than twice its
+// limits, whatever a client sends, and a dataset whose keys come and go
+// never fills up with removals.
 type Limits struct {
 	MaxDatasets     int   // live datasets per identity; default 20
 	MaxRecords      int64 // live records per dataset; default 1024
@@ -76,29 +100,71 @@ var DefaultLimits = Limits{MaxDatasets: 20, MaxRecords: 1024, MaxDatasetBytes: 1
 // every other writer of the dataset, checks every Expect before writing
 // anything, enforces Limits, assigns SyncCount = DatasetSyncCount+1 to every
 // written record and commits durably before returning.
+//
+// The pool must exist when the update commits (checked, and locked against
+// DeletePool, in its transaction): ErrNotFound otherwise. PoolGeneration,
+// when not 0, must be the pool's generation, and with RequireIdentity the
+// identity must exist in the pool; either failing is ErrRevoked. Identity
+// callers set both, so that cached credentials of a deleted pool or a
+// collected identity never write.
 type UpdateRequest struct {
-	Key     DatasetKey
-	Changes []Change
-	By      string // LastModifiedBy
-	Now     time.Time
-	Limits  Limits
+	Key             DatasetKey
+	Changes         []Change
+	By              string // LastModifiedBy
+	Now             time.Time
+	Limits          Limits
+	PoolGeneration  int64
+	RequireIdentity bool
 }
 
 // UpdateResult is the outcome of a committed UpdateRequest.
 type UpdateResult struct {
-	Records []Record // written, in Changes order; tombstones have nil Value
+	// Records are the changes as applied, in Changes order; tombstones
+	// have nil Value, a removal that stored nothing has SyncCount 0.
+	Records []Record
 	Dataset DatasetState
 	Created bool // the dataset did not exist before
+}
+
+// ExpectMatches reports whether a change's Expect agrees with the stored
+// state of its key: the record's SyncCount when the store holds a row of
+// it, else 0 or any count up to the dataset's PurgedAt (the key may have
+// had a tombstone that was purged since; a client that saw it re-sends its
+// count, and no newer state of the key exists to overwrite).
+func ExpectMatches(expect, stored int64, found bool, purgedAt int64) bool {
+	if found {
+		return expect == stored
+	}
+	return expect == 0 || (expect > 0 && expect <= purgedAt)
 }
 
 // RecordQuery selects records of one dataset for ListRecords: those with
 // After < SyncCount <= UpTo, ordered by (SyncCount, Key), starting strictly
 // after Cursor when it is set.
+//
+// MaxBytes, when not 0, also ends the page before the record that would
+// take the page's size past it (a page holds at least one record); a
+// record's size is RecordSize.
 type RecordQuery struct {
-	After  int64
-	UpTo   int64 // 0: the dataset's current sync count (a fresh snapshot)
-	Cursor *RecordCursor
-	Limit  int // 0: no limit
+	After    int64
+	UpTo     int64 // 0: the dataset's current sync count (a fresh snapshot)
+	Cursor   *RecordCursor
+	Limit    int // 0: no limit
+	MaxBytes int64
+}
+
+// RecordOverhead is what a record adds to a ListRecords response beside its
+// key and value (member names, counts, dates, LastModifiedBy), rounded up.
+const RecordOverhead = 200
+
+// RecordSize is a record's share of a page's byte budget: the UTF-8 bytes
+// of its key and value plus RecordOverhead.
+func RecordSize(key string, value *string) int64 {
+	n := int64(len(key)) + RecordOverhead
+	if value != nil {
+		n += int64(len(*value))
+	}
+	return n
 }
 
 // RecordCursor is the position of the last record of a page.
@@ -112,6 +178,13 @@ type RecordPage struct {
 	Dataset DatasetState
 	Records []Record
 	More    bool
+	// NextSyncCount is, when More, the SyncCount of the first record not
+	// returned: the page holds every selected record below it.
+	NextSyncCount int64
+	// PoolGeneration is the pool's generation read in the same snapshot
+	// when the store could do so at no cost (the dataset exists); 0 means
+	// unknown, not "no pool".
+	PoolGeneration int64
 }
 
 // BulkJob is the bulk publish state of a pool.
@@ -126,9 +199,20 @@ type BulkJob struct {
 // Store persists everything syncd serves. Every method is safe for
 // concurrent use, also by several processes sharing one database. Methods
 // return ErrNotFound (wrapped) for a missing pool, identity, dataset, device
-// or subscription, as each documents.
+// or subscription, as each documents, and an error wrapping ErrUnavailable
+// when the database cannot be reached or cannot commit (disk full): a
+// transient failure after which nothing changed.
+//
+// Strings a store keeps (keys, values, tokens, device ids) must be valid
+// UTF-8 without NUL (ValidateText); a store refuses others with
+// *ValidationError, so that every store answers the same.
+//
+// Nothing of a deleted pool survives or reappears: writes below a pool
+// (identities, credentials, datasets, devices, subscriptions) check, in
+// their own transaction, that the pool exists, serialised with DeletePool.
 type Store interface {
-	// Pools. CreatePool returns ErrConflict if the id exists.
+	// Pools. CreatePool returns ErrConflict if the id exists; it chooses
+	// p.Generation when it is 0.
 	CreatePool(ctx context.Context, p Pool) error
 	GetPool(ctx context.Context, id string) (Pool, error)
 	ListPools(ctx context.Context, after string, limit int) ([]Pool, error)
@@ -138,7 +222,10 @@ type Store interface {
 	// DeletePool deletes the pool and everything below it.
 	DeletePool(ctx context.Context, id string) error
 
-	// Identities and issued credentials.
+	// Identities and issued credentials. PutCredential of identity
+	// credentials returns ErrNotFound unless their identity exists in
+	// their pool and the pool's generation is c.Caller.PoolGeneration;
+	// LookupCredential returns the caller with that generation.
 	CreateIdentity(ctx context.Context, id Identity) error
 	GetIdentity(ctx context.Context, identityID string) (Identity, error)
 	PutCredential(ctx context.Context, c Credential) error

@@ -55,8 +55,13 @@ func openToken(key []byte, tok string, v any) bool {
 }
 
 // recordsCursor is ListRecords' nextToken: the snapshot of the first page and
-// the position after the last record returned (spec C.7).
+// the position after the last record returned (spec C.7), bound to the
+// dataset it was minted for (a token of another dataset, identity or pool is
+// refused).
 type recordsCursor struct {
+	Pool      string `json:"p"`
+	Identity  string `json:"i"`
+	Dataset   string `json:"d"`
 	Snapshot  int64  `json:"S"`
 	After     int64  `json:"A"`
 	SyncCount int64  `json:"C"`
@@ -69,12 +74,15 @@ type recordsCursor struct {
 // AWS's ListIdentityPoolUsage example does.
 func nameToken(name string) string { return base64.StdEncoding.EncodeToString([]byte(name)) }
 
-func parseNameToken(field, tok string) (string, error) {
+// parseNameToken decodes a nameToken. The name must pass valid (the rule of
+// the names the list returns): a token is client input, and what it decodes
+// to goes into a query.
+func parseNameToken(field, tok string, valid func(string) error) (string, error) {
 	if tok == "" {
 		return "", nil
 	}
 	b, err := base64.StdEncoding.DecodeString(tok)
-	if err != nil || len(b) == 0 {
+	if err != nil || len(b) == 0 || valid(string(b)) != nil {
 		return "", invalid(field, "invalid pagination token")
 	}
 	return string(b), nil

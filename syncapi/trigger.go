@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/cognitosync/cognitosync/internal/ttlcache"
 )
 
 // SyncTrigger (spec E): during UpdateRecords by an identity caller, a pool's
@@ -81,42 +81,37 @@ func (f TriggerFunc) Invoke(ctx context.Context, functionArn string, ev TriggerE
 	return f(ctx, functionArn, ev)
 }
 
-// eventsCache keeps pools' Events for eventsCacheTTL, so that identity
-// writes do not read the pool on every UpdateRecords.
-type eventsCache struct {
-	mu sync.Mutex
-	m  map[string]eventsEntry
+// poolEvents is a cached pool's Events, with the generation they belong to.
+type poolEvents struct {
+	events     map[string]string
+	generation int64
 }
 
-type eventsEntry struct {
-	events  map[string]string
-	fetched time.Time
+// eventsCacheSize bounds the pools whose Events one process remembers.
+const eventsCacheSize = 4096
+
+func newEventsCache(now func() time.Time) *ttlcache.Cache[string, poolEvents] {
+	return ttlcache.New[string, poolEvents](ttlcache.Config{Size: eventsCacheSize, TTL: eventsCacheTTL, Now: now})
 }
 
-func (c *eventsCache) forget(pool string) {
-	c.mu.Lock()
-	delete(c.m, pool)
-	c.mu.Unlock()
-}
-
-// syncTriggerArn returns the pool's SyncTrigger ARN, "" when none.
-func (s *Service) syncTriggerArn(ctx context.Context, pool string) (string, error) {
-	now := time.Now()
-	s.events.mu.Lock()
-	e, ok := s.events.m[pool]
-	s.events.mu.Unlock()
-	if !ok || now.Sub(e.fetched) > eventsCacheTTL || now.Before(e.fetched) {
-		p, err := s.pool(ctx, pool)
+// syncTriggerArn returns the pool's SyncTrigger ARN, "" when none, for an
+// identity caller; cached Events of another generation of the pool are
+// not used, and a pool of another generation than the caller's revokes it.
+func (s *Service) syncTriggerArn(ctx context.Context, c Caller) (string, error) {
+	e, ok := s.events.Get(c.PoolID)
+	if !ok || (c.PoolGeneration != 0 && e.generation != c.PoolGeneration) {
+		p, err := s.c.Store.GetPool(ctx, c.PoolID)
+		if errors.Is(err, ErrNotFound) {
+			return "", errRevoked()
+		}
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("read pool %s: %w", c.PoolID, err)
 		}
-		e = eventsEntry{events: p.Events, fetched: now}
-		s.events.mu.Lock()
-		if s.events.m == nil {
-			s.events.m = map[string]eventsEntry{}
-		}
-		s.events.m[pool] = e
-		s.events.mu.Unlock()
+		e = poolEvents{events: p.Events, generation: p.Generation}
+		s.events.Add(c.PoolID, e)
+	}
+	if err := s.checkCaller(ctx, c, e.generation); err != nil {
+		return "", err
 	}
 	return e.events[EventSyncTrigger], nil
 }
@@ -129,8 +124,8 @@ func (s *Service) syncTriggerArn(ctx context.Context, pool string) (string, erro
 // request never reaches it. Keys the function modifies or adds are written
 // with Expect = the SyncCount read here, so a concurrent writer of those
 // keys makes the store fail the whole update with ResourceConflictException.
-func (s *Service) triggerChanges(ctx context.Context, k DatasetKey, patches []RecordPatch, asIs []Change) ([]Change, error) {
-	arn, err := s.syncTriggerArn(ctx, k.PoolID)
+func (s *Service) triggerChanges(ctx context.Context, c Caller, k DatasetKey, patches []RecordPatch, asIs []Change) ([]Change, error) {
+	arn, err := s.syncTriggerArn(ctx, c)
 	if err != nil || arn == "" {
 		return asIs, err
 	}
@@ -147,8 +142,9 @@ func (s *Service) triggerChanges(ctx context.Context, k DatasetKey, patches []Re
 		stored[r.Key] = r
 	}
 	for _, p := range patches { // spec C.5 step 5, before the function sees anything
-		if cur := stored[p.Key].SyncCount; cur != p.SyncCount {
-			return nil, &ConflictError{Key: p.Key, Current: cur, Sent: p.SyncCount}
+		cur, found := stored[p.Key]
+		if !ExpectMatches(p.SyncCount, cur.SyncCount, found, page.Dataset.PurgedAt) {
+			return nil, &ConflictError{Key: p.Key, Current: cur.SyncCount, Sent: p.SyncCount}
 		}
 	}
 
@@ -278,15 +274,17 @@ func checkTriggerOutput(in, out TriggerEvent) error {
 		return bad("datasetName must stay %q, got %q", in.DatasetName, out.DatasetName)
 	}
 	for key, r := range out.DatasetRecords {
-		if n := utf8.RuneCountInString(key); n < 1 || n > 1024 {
-			return bad("record key %q must be 1 to 1024 characters long", key)
+		// The same rules as a client's patches: what the function returns
+		// is stored as they are (ValidateText: both stores agree).
+		if err := ValidateKey("key", key); err != nil {
+			return bad("record key %q: %v", key, err)
 		}
 		if r.Op != OpReplace && r.Op != OpRemove {
 			return bad("record %q: op must be replace or remove, got %q", key, r.Op)
 		}
 		if r.Op == OpReplace && r.NewValue != nil {
-			if n := utf8.RuneCountInString(*r.NewValue); n > MaxValueLen {
-				return bad("record %q: value length must be at most %d, got %d", key, MaxValueLen, n)
+			if err := ValidateValue("newValue", *r.NewValue); err != nil {
+				return bad("record %q: %v", key, err)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package syncapi
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -21,6 +22,53 @@ var platforms = map[string]bool{"APNS": true, "APNS_SANDBOX": true, "GCM": true,
 
 // MaxValueLen is the longest record value the model allows.
 const MaxValueLen = 1048575
+
+// MaxKeyBytes bounds a record key in UTF-8 bytes, beside the model's 1024
+// characters: a key is part of PostgreSQL B-tree index entries (the store's
+// and the PostgreSQL sink's), which cannot exceed about 2.7 kB. The client
+// libraries never send keys over 128 bytes (spec B.2).
+const MaxKeyBytes = 2048
+
+// ValidateText checks a string a store keeps: it must be valid UTF-8 and
+// must not contain NUL. PostgreSQL text can hold neither, SQLite both; so
+// that every store gives the same answer, syncd refuses them, with
+// InvalidParameterException, before anything is written.
+func ValidateText(field, v string) error {
+	if !utf8.ValidString(v) {
+		return invalid(field, "must be valid UTF-8")
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return invalid(field, "must not contain the NUL character (U+0000)")
+	}
+	return nil
+}
+
+// ValidateKey checks a record key: 1 to 1024 characters, at most
+// MaxKeyBytes bytes, ValidateText.
+func ValidateKey(field, key string) error {
+	if err := ValidateText(field, key); err != nil {
+		return err
+	}
+	if err := checkLen(field, key, 1, 1024); err != nil {
+		return err
+	}
+	if len(key) > MaxKeyBytes {
+		return invalid(field, "must be at most %d bytes in UTF-8, got %d", MaxKeyBytes, len(key))
+	}
+	return nil
+}
+
+// ValidateValue checks a record value: at most MaxValueLen characters,
+// ValidateText.
+func ValidateValue(field, v string) error {
+	if err := ValidateText(field, v); err != nil {
+		return err
+	}
+	if n := utf8.RuneCountInString(v); n > MaxValueLen {
+		return invalid(field, "length must be at most %d, got %d", MaxValueLen, n)
+	}
+	return nil
+}
 
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
@@ -87,7 +135,7 @@ func validatePatches(patches []RecordPatch) error {
 		if p.Op != OpReplace && p.Op != OpRemove {
 			return invalid(field+".Op", "must be replace or remove, got %q", p.Op)
 		}
-		if err := checkLen(field+".Key", p.Key, 1, 1024); err != nil {
+		if err := ValidateKey(field+".Key", p.Key); err != nil {
 			return err
 		}
 		if p.SyncCount < 0 {
@@ -97,8 +145,8 @@ func validatePatches(patches []RecordPatch) error {
 			if p.Value == nil {
 				return invalid(field+".Value", "is required for Op replace")
 			}
-			if n := utf8.RuneCountInString(*p.Value); n > MaxValueLen {
-				return invalid(field+".Value", "length must be at most %d, got %d", MaxValueLen, n)
+			if err := ValidateValue(field+".Value", *p.Value); err != nil {
+				return err
 			}
 		}
 		if _, dup := seen[p.Key]; dup {

@@ -93,8 +93,11 @@ func TestStream_Kinesalite(t *testing.T) {
 	for i := range updates {
 		tok := token(t, c, streamPool, id, "settings")
 		patches := []*cognitosync.RecordPatch{replace("score", fmt.Sprint(i), int64(i))}
-		if i == updates-1 {
-			patches = append(patches, &cognitosync.RecordPatch{Op: awsv1.String("remove"), Key: awsv1.String("gone"), SyncCount: awsv1.Int64(0)})
+		switch i {
+		case 0:
+			patches = append(patches, replace("gone", "soon", 0))
+		case updates - 1: // the removal of a key that exists is streamed
+			patches = append(patches, &cognitosync.RecordPatch{Op: awsv1.String("remove"), Key: awsv1.String("gone"), SyncCount: awsv1.Int64(1)})
 		}
 		if _, err := c.UpdateRecords(updateInput(streamPool, id, "settings", tok, patches...)); err != nil {
 			t.Fatal(err)

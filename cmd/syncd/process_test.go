@@ -417,6 +417,11 @@ var flags = map[string]string{
 	"get-credentials-rate":             "SYNCD_GET_CREDENTIALS_RATE",
 	"get-credentials-rate-per-address": "SYNCD_GET_CREDENTIALS_RATE_PER_ADDRESS",
 	"client-address-header":            "SYNCD_CLIENT_ADDRESS_HEADER",
+
+	"gc-interval":           "SYNCD_GC_INTERVAL",
+	"guest-identity-ttl":    "SYNCD_GUEST_IDENTITY_TTL",
+	"credential-cache-size": "SYNCD_CREDENTIAL_CACHE_SIZE",
+	"sqlite-max-bytes":      "SYNCD_SQLITE_MAX_BYTES",
 }
 
 // TestHelp checks that --help documents every flag with its environment
@@ -472,6 +477,10 @@ func TestHelp(t *testing.T) {
 		{name: "in-flight budget below one body", args: []string{"--max-inflight-body-bytes", "1000"}, want: []string{"--max-inflight-body-bytes 1000 is below --max-body-bytes"}},
 		{name: "negative rate", args: []string{"--get-id-rate", "-1"}, want: []string{"--get-id-rate must be a rate per second"}},
 		{name: "bad rate from env", env: []string{"SYNCD_GET_CREDENTIALS_RATE=fast"}, want: []string{"SYNCD_GET_CREDENTIALS_RATE", "a number"}},
+		{name: "zero gc interval", args: []string{"--gc-interval", "0"}, want: []string{"--gc-interval must be positive"}},
+		{name: "negative guest identity ttl", env: []string{"SYNCD_GUEST_IDENTITY_TTL=-1h"}, want: []string{"--guest-identity-ttl must not be negative"}},
+		{name: "zero credential cache", args: []string{"--credential-cache-size", "0"}, want: []string{"--credential-cache-size must be positive"}},
+		{name: "tiny sqlite cap", args: []string{"--sqlite-max-bytes", "1000"}, want: []string{"--sqlite-max-bytes must be 0", "1048576"}},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

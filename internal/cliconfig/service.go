@@ -11,6 +11,8 @@ import (
 	"github.com/cognitosync/cognitosync/internal/httplimit"
 	"github.com/cognitosync/cognitosync/internal/server"
 	"github.com/cognitosync/cognitosync/syncapi"
+	"github.com/cognitosync/cognitosync/syncapi/auth"
+	"github.com/cognitosync/cognitosync/syncapi/gc"
 	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 )
 
@@ -33,6 +35,11 @@ type Service struct {
 	LambdaFunctionName string
 	// Clients are the connection, request and guest-call limits.
 	Clients server.ClientLimits
+	// Storage housekeeping: the garbage collector, the credential cache
+	// and the SQLite size cap.
+	GCInterval, GuestIdentityTTL time.Duration
+	CredentialCacheSize          int
+	SQLiteMaxBytes               int64
 }
 
 // ServiceNames is what differs between the programs that Define the
@@ -92,6 +99,14 @@ func (s *Service) Define(fs *flag.FlagSet, env *Env, n ServiceNames) {
 		"%sURL of a Lambda-compatible Invoke API for pools' SyncTrigger functions, e.g. a Lambda Runtime Interface Emulator\n(default: AWS Lambda, configured by the standard AWS environment) [%sLAMBDA_ENDPOINT]", scope, p))
 	fs.StringVar(&s.LambdaFunctionName, "lambda-function-name", env.String(p+"LAMBDA_FUNCTION_NAME", ""), fmt.Sprintf(
 		"%sinvoke this function name instead of the pool's SyncTrigger ARN (the emulator serves only \"function\") [%sLAMBDA_FUNCTION_NAME]", scope, p))
+	fs.DurationVar(&s.GCInterval, "gc-interval", env.Duration(p+"GC_INTERVAL", gc.DefaultInterval),
+		fmt.Sprintf("%show often to delete identity credentials expired for over an hour, and idle guest identities [%sGC_INTERVAL]", scope, p))
+	fs.DurationVar(&s.GuestIdentityTTL, "guest-identity-ttl", env.Duration(p+"GUEST_IDENTITY_TTL", 30*24*time.Hour),
+		fmt.Sprintf("%sdelete guest identities that never stored anything (no dataset, no push device, no unexpired credentials)\nthis long after GetId created them; 0 keeps them forever [%sGUEST_IDENTITY_TTL]", scope, p))
+	fs.IntVar(&s.CredentialCacheSize, "credential-cache-size", int(env.Int(p+"CREDENTIAL_CACHE_SIZE", auth.DefaultCacheSize)),
+		fmt.Sprintf("%sidentity credentials kept in memory (about 600 bytes each, one minute each) to spare a store lookup per request [%sCREDENTIAL_CACHE_SIZE]", scope, p))
+	fs.Int64Var(&s.SQLiteMaxBytes, "sqlite-max-bytes", env.Int(p+"SQLITE_MAX_BYTES", 0),
+		fmt.Sprintf("%scap the SQLite database file at this many bytes: past it writes answer a retryable 503 and /healthz is unhealthy,\nbefore the disk itself fills up; 0: no cap (ignored with a PostgreSQL store) [%sSQLITE_MAX_BYTES]", scope, p))
 	l := &s.Clients
 	fs.IntVar(&l.MaxConnections, "max-connections", int(env.Int(p+"MAX_CONNECTIONS", httplimit.DefaultMaxConns)),
 		fmt.Sprintf("%smost open client connections; more wait to be accepted, and idle keep-alive ones are closed to make room\n(keep it below the open-file limit) [%sMAX_CONNECTIONS]", scope, p))
@@ -138,6 +153,18 @@ func (s Service) Validate() []error {
 	}
 	if s.LambdaEndpoint != "" && !strings.HasPrefix(s.LambdaEndpoint, "http://") && !strings.HasPrefix(s.LambdaEndpoint, "https://") {
 		errs = append(errs, fmt.Errorf("--lambda-endpoint must be an http:// or https:// URL, got %q", s.LambdaEndpoint))
+	}
+	if s.GCInterval <= 0 {
+		errs = append(errs, errors.New("--gc-interval must be positive"))
+	}
+	if s.GuestIdentityTTL < 0 {
+		errs = append(errs, errors.New("--guest-identity-ttl must not be negative (0 keeps guest identities forever)"))
+	}
+	if s.CredentialCacheSize < 1 {
+		errs = append(errs, errors.New("--credential-cache-size must be positive"))
+	}
+	if s.SQLiteMaxBytes < 0 || (s.SQLiteMaxBytes > 0 && s.SQLiteMaxBytes < 1<<20) {
+		errs = append(errs, errors.New("--sqlite-max-bytes must be 0 (no cap) or at least 1048576"))
 	}
 	return append(errs, validateClientLimits(s.Clients)...)
 }
@@ -195,7 +222,9 @@ func (s Service) ServerConfig() server.Config {
 		Limits:     syncapi.Limits{MaxDatasets: s.MaxDatasets, MaxRecords: s.MaxRecords, MaxDatasetBytes: s.MaxDatasetBytes},
 		SessionTTL: s.SessionTTL, CredentialTTL: s.CredentialTTL,
 		LambdaEndpoint: s.LambdaEndpoint, LambdaFunctionName: s.LambdaFunctionName,
-		Clients: s.Clients,
+		Clients:    s.Clients,
+		GCInterval: s.GCInterval, GuestIdentityTTL: s.GuestIdentityTTL,
+		CredentialCacheSize: s.CredentialCacheSize, SQLiteMaxBytes: s.SQLiteMaxBytes,
 	}
 }
 

@@ -37,6 +37,19 @@ type Config struct {
 	// if missing; required when neither Store nor StoreURL is set.
 	DataDir string
 
+	// SQLiteMaxBytes caps the SQLite database file: past it writes answer a
+	// retryable 503 and /healthz is unhealthy, before the disk fills up;
+	// 0: no cap. Ignored with Store or StoreURL.
+	SQLiteMaxBytes int64
+	// CredentialCacheSize bounds the identity credentials held in memory;
+	// 0: auth.DefaultCacheSize.
+	CredentialCacheSize int
+	// GCInterval is how often expired credentials and idle guest
+	// identities are collected (syncapi/gc, one process at a time through
+	// a lease); 0: gc.DefaultInterval. GuestIdentityTTL is the age at which
+	// a guest identity that never stored anything is deleted; 0: never.
+	GCInterval, GuestIdentityTTL time.Duration
+
 	// Region is the region clients sign for and the prefix of new ids;
 	// required.
 	Region string
@@ -183,6 +196,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxDatasets < 0 || c.Limits.MaxRecords < 0 || c.Limits.MaxDatasetBytes < 0 {
 		errs = append(errs, errors.New("server: Limits must not be negative"))
+	}
+	if c.SQLiteMaxBytes < 0 || c.CredentialCacheSize < 0 || c.GCInterval < 0 || c.GuestIdentityTTL < 0 {
+		errs = append(errs, errors.New("server: SQLiteMaxBytes, CredentialCacheSize, GCInterval and GuestIdentityTTL must not be negative"))
 	}
 	if c.SessionTTL < 0 || c.CredentialTTL < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("server: SessionTTL, CredentialTTL and ShutdownTimeout must not be negative"))

@@ -29,6 +29,7 @@ import (
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/auth"
+	"github.com/cognitosync/cognitosync/syncapi/gc"
 	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
 	"github.com/cognitosync/cognitosync/syncapi/trigger"
@@ -47,6 +48,7 @@ type Server struct {
 	ownStore  *sqlstore.DB // opened by New, closed by Close
 	svc       *syncapi.Service
 	reg       *prometheus.Registry
+	collector *gc.Collector     // nil when the store cannot be collected
 	forwarder *outbox.Forwarder // nil without Stream
 	bulk      *outbox.BulkRunner
 	guard     *httplimit.Guard // connection and request limits of every listener
@@ -131,9 +133,18 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	}
 	authn, err := auth.New(auth.Config{
 		Developers: keys, AccountID: c.AccountID, Issued: s.store, Regions: []string{c.Region}, Now: c.Now,
+		CacheSize: c.CredentialCacheSize,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if gs, ok := s.store.(collectable); ok {
+		if s.collector, err = gc.New(gc.Config{
+			Store: gs, Leases: gs, Interval: c.GCInterval, IdentityTTL: c.GuestIdentityTTL,
+			Now: c.Now, Log: c.Log.With("component", "gc"), Registerer: s.reg,
+		}); err != nil {
+			return nil, err
+		}
 	}
 	cl := c.Clients
 	api, err := httpapi.NewHandler(httpapi.Config{Sync: s.svc, Identity: s.svc, Auth: authn, Log: c.Log, Registerer: s.reg,
@@ -171,7 +182,11 @@ func openStore(ctx context.Context, c Config) (*sqlstore.DB, error) {
 		}
 		url = filepath.Join(c.DataDir, "syncd.db")
 	}
-	db, err := sqlstore.Open(ctx, sqlstore.Config{URL: url, Log: c.Log})
+	maxBytes := c.SQLiteMaxBytes
+	if c.StoreURL != "" {
+		maxBytes = 0 // a cap on a SQLite file only
+	}
+	db, err := sqlstore.Open(ctx, sqlstore.Config{URL: url, Log: c.Log, MaxBytes: maxBytes})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -223,11 +238,32 @@ func (s *Server) opsHandler() http.Handler {
 	return m
 }
 
-// Check reports whether the store answers within 2 s: what /healthz says.
+// healthChecker is a store that can tell whether writes commit
+// (sqlstore.DB.CheckHealth).
+type healthChecker interface {
+	CheckHealth(ctx context.Context) error
+}
+
+// collectable is a store the garbage collector can run on, one process at
+// a time (sqlstore.DB).
+type collectable interface {
+	gc.Store
+	syncapi.Leases
+}
+
+// Check reports what /healthz says: whether the store commits writes (a
+// store that cannot tell: whether it answers), within 3 s. A database that
+// is unreachable or a full disk make it fail until they recover.
 func (s *Server) Check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if _, err := s.store.ListPools(ctx, "", 1); err != nil {
+	var err error
+	if hc, ok := s.store.(healthChecker); ok {
+		err = hc.CheckHealth(ctx)
+	} else {
+		_, err = s.store.ListPools(ctx, "", 1)
+	}
+	if err != nil {
 		return fmt.Errorf("store unavailable: %w", err)
 	}
 	return nil
@@ -259,6 +295,9 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return s.svc.Run(gctx, flushInterval) })
+	if s.collector != nil {
+		g.Go(func() error { return s.collector.Run(gctx) })
+	}
 	if s.forwarder != nil {
 		g.Go(func() error { return s.forwarder.Run(gctx) })
 		g.Go(func() error { return s.bulk.Run(gctx) })

@@ -41,7 +41,15 @@ type Config struct {
 	// max_connections when several processes share the server).
 	// 0: 4×GOMAXPROCS for SQLite, 32 for PostgreSQL.
 	MaxConns int
+	// MaxBytes caps a SQLite database file: the writer connection gets
+	// PRAGMA max_page_count (MaxBytes / 4096, SQLite's default page size),
+	// so that a write past it fails with SQLITE_FULL, exactly as on a full
+	// disk. 0: no cap. Ignored for PostgreSQL.
+	MaxBytes int64
 }
+
+// sqlitePageSize is the page size MaxBytes assumes (SQLite's default).
+const sqlitePageSize = 4096
 
 func (c *Config) setDefaults() {
 	if c.BusyTimeout == 0 {
@@ -152,11 +160,15 @@ func openSQLite(ctx context.Context, path string, c Config) (*Handle, error) {
 		q.Set("_synchronous", "FULL")
 		q.Add("_pragma", "foreign_keys(0)")
 		for i := 0; i+1 < len(extra); i += 2 {
-			q.Set(extra[i], extra[i+1])
+			q.Add(extra[i], extra[i+1])
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", params("_txlock", "immediate"))
+	writerParams := []string{"_txlock", "immediate"}
+	if c.MaxBytes > 0 {
+		writerParams = append(writerParams, "_pragma", fmt.Sprintf("max_page_count(%d)", max(1, c.MaxBytes/sqlitePageSize)))
+	}
+	w, err := sql.Open("sqlite", params(writerParams...))
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open sqlite %s: %w", path, err)
 	}

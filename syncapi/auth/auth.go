@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
+	"github.com/cognitosync/cognitosync/internal/ttlcache"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 	"github.com/cognitosync/cognitosync/syncapi/sigv4"
@@ -26,27 +26,26 @@ type Config struct {
 	Regions    []string                 // accepted signing regions; required
 	MaxSkew    time.Duration            // 0: the verifier's default (15 min)
 	CacheTTL   time.Duration            // how long an issued credential is cached; 0: 1 min
-	Now        func() time.Time
+	// CacheSize bounds the cached identity credentials (about 600 bytes
+	// each); 0: DefaultCacheSize. A credential revoked by
+	// DeleteIdentityPool stops working at once even while cached: the
+	// Service checks its pool generation (syncapi.Caller.PoolGeneration).
+	CacheSize int
+	Now       func() time.Time
 }
+
+// DefaultCacheSize is Config.CacheSize when 0: the identities active within
+// CacheTTL that one process serves without a store lookup per request.
+const DefaultCacheSize = 10_000
 
 // Authenticator implements httpapi.Authenticator.
 type Authenticator struct {
-	c Config
-	v *sigv4.Verifier
-
-	mu    sync.Mutex
-	cache map[string]cached
-}
-
-type cached struct {
-	key sigv4.Key
-	at  time.Time
+	c     Config
+	v     *sigv4.Verifier
+	cache *ttlcache.Cache[string, sigv4.Key]
 }
 
 var _ httpapi.Authenticator = (*Authenticator)(nil)
-
-// maxCache bounds the identity-credential cache; it is cleared when full.
-const maxCache = 100_000
 
 // New returns an Authenticator.
 func New(c Config) (*Authenticator, error) {
@@ -56,13 +55,16 @@ func New(c Config) (*Authenticator, error) {
 	if c.AccountID == "" {
 		c.AccountID = "000000000000"
 	}
-	if c.CacheTTL == 0 {
+	if c.CacheTTL <= 0 {
 		c.CacheTTL = time.Minute
+	}
+	if c.CacheSize <= 0 {
+		c.CacheSize = DefaultCacheSize
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	a := &Authenticator{c: c, cache: map[string]cached{}}
+	a := &Authenticator{c: c, cache: ttlcache.New[string, sigv4.Key](ttlcache.Config{Size: c.CacheSize, TTL: c.CacheTTL, Now: c.Now})}
 	v, err := sigv4.NewVerifier(sigv4.Config{Credentials: a, Regions: c.Regions, MaxSkew: c.MaxSkew, Now: c.Now})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
@@ -77,12 +79,8 @@ func (a *Authenticator) Lookup(ctx context.Context, id string) (sigv4.Key, error
 	if secret, ok := a.c.Developers[id]; ok {
 		return sigv4.Key{Secret: secret, Principal: syncapi.Caller{AccessKeyID: id, Developer: true, AccountID: a.c.AccountID}}, nil
 	}
-	now := a.c.Now()
-	a.mu.Lock()
-	e, ok := a.cache[id]
-	a.mu.Unlock()
-	if ok && now.Sub(e.at) < a.c.CacheTTL {
-		return e.key, nil
+	if k, ok := a.cache.Get(id); ok {
+		return k, nil
 	}
 	cred, err := a.c.Issued.LookupCredential(ctx, id)
 	if errors.Is(err, syncapi.ErrNotFound) {
@@ -92,12 +90,7 @@ func (a *Authenticator) Lookup(ctx context.Context, id string) (sigv4.Key, error
 		return sigv4.Key{}, fmt.Errorf("look up credential: %w", err)
 	}
 	k := sigv4.Key{Secret: cred.Secret, SessionToken: cred.SessionToken, Expires: cred.Expires, Principal: cred.Caller}
-	a.mu.Lock()
-	if len(a.cache) >= maxCache {
-		clear(a.cache)
-	}
-	a.cache[id] = cached{key: k, at: now}
-	a.mu.Unlock()
+	a.cache.Add(id, k)
 	return k, nil
 }
 

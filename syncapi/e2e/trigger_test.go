@@ -219,6 +219,10 @@ func TestSyncTrigger_InProcess(t *testing.T) {
 					ev.DatasetRecords["x"] = syncapi.TriggerRecord{NewValue: sp("1"), Op: "upsert"}
 					return ev, nil
 				}, "InvalidLambdaFunctionOutputException", 400},
+				{"NULInAValue", func(ev syncapi.TriggerEvent) (syncapi.TriggerEvent, error) {
+					ev.DatasetRecords["x"] = syncapi.TriggerRecord{NewValue: sp("a\x00b"), Op: "replace"}
+					return ev, nil
+				}, "InvalidLambdaFunctionOutputException", 400},
 				{"Throttled", func(ev syncapi.TriggerEvent) (syncapi.TriggerEvent, error) {
 					return ev, syncapi.Errorf(syncapi.ErrLambdaThrottled, "slow down")
 				}, "LambdaThrottledException", 429},

@@ -32,6 +32,10 @@ var codes = []struct {
 	{syncapi.ErrIdentityPoolConfig, "InvalidIdentityPoolConfigurationException", 400},
 	{syncapi.ErrUnknownOperation, "UnknownOperationException", 400},
 	{syncapi.ErrInternal, "InternalErrorException", 500},
+	// Not in the Cognito Sync model: the common AWS code for a transient
+	// outage. Every SDK retries a 503 (aws-sdk-go v1 DefaultRetryer: any
+	// 5xx but 501, and 503 as a throttle; v2: 500, 502, 503, 504).
+	{syncapi.ErrUnavailable, "ServiceUnavailableException", 503},
 }
 
 // Codes that have no domain sentinel.
@@ -74,8 +78,11 @@ func ErrorCode(err error) (code string, status int, message string, ok bool) {
 	}
 	for _, c := range codes {
 		if errors.Is(err, c.err) {
-			if c.err == syncapi.ErrInternal {
+			switch c.err {
+			case syncapi.ErrInternal:
 				return c.code, c.status, "An internal error occurred.", false
+			case syncapi.ErrUnavailable: // the cause is logged, never shown
+				return c.code, c.status, "The service cannot reach its database or store data right now; nothing was changed. Retry the request.", false
 			}
 			return c.code, c.status, messageOf(err), true
 		}

@@ -10,13 +10,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go/encoding/httpbinding"
+
+	"github.com/cognitosync/cognitosync/internal/ttlcache"
 )
 
 // expectedSignature computes the signature the client should have sent. It
@@ -106,18 +107,21 @@ func expectedSignature(signers *signerCache, r *http.Request, a *authorization, 
 // keyed by access key id, region, service and day, not by secret: a signer
 // shared across secrets would keep accepting the old secret after a rotation
 // under the same key id. A rotated secret gets a new signer; the old one ages
-// out when the cache is reset. It is safe for concurrent use.
+// out. It is safe for concurrent use.
 type signerCache struct {
-	mu sync.RWMutex
-	m  map[[sha256.Size]byte]*v4.Signer
+	c *ttlcache.Cache[[sha256.Size]byte, *v4.Signer]
 }
 
-// maxSigners bounds signerCache: temporary credentials bring a new key id
-// per session, so the cache starts over when full rather than grow forever.
-const maxSigners = 4096
+// Temporary credentials bring a new key id per session, so the cache is
+// bounded in size, and its signers expire: what it holds depends on the
+// sessions active within signerTTL, not on all ever seen.
+const (
+	maxSigners = 4096
+	signerTTL  = time.Hour
+)
 
-func newSignerCache() *signerCache {
-	return &signerCache{m: make(map[[sha256.Size]byte]*v4.Signer)}
+func newSignerCache(now func() time.Time) *signerCache {
+	return &signerCache{c: ttlcache.New[[sha256.Size]byte, *v4.Signer](ttlcache.Config{Size: maxSigners, TTL: signerTTL, Now: now})}
 }
 
 // get returns the signer for the key id and secret, creating it if needed.
@@ -132,21 +136,12 @@ func (c *signerCache) get(accessKeyID, secret string) *v4.Signer {
 	var k [sha256.Size]byte
 	h.Sum(k[:0])
 
-	c.mu.RLock()
-	s := c.m[k]
-	c.mu.RUnlock()
-	if s != nil {
+	if s, ok := c.c.Get(k); ok {
 		return s
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s = c.m[k]; s == nil {
-		if len(c.m) >= maxSigners {
-			c.m = make(map[[sha256.Size]byte]*v4.Signer)
-		}
-		s = v4.NewSigner()
-		c.m[k] = s
-	}
+	// Two requests of a new key may both create a signer; either works.
+	s := v4.NewSigner()
+	c.c.Add(k, s)
 	return s
 }
 

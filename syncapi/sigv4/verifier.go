@@ -69,7 +69,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{creds: c.Credentials, regions: make(map[string]bool), skew: c.MaxSkew, now: c.Now, signers: newSignerCache()}
+	v := &Verifier{creds: c.Credentials, regions: make(map[string]bool), skew: c.MaxSkew, now: c.Now, signers: newSignerCache(c.Now)}
 	for _, r := range c.Regions {
 		v.regions[r] = true
 	}

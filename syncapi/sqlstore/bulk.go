@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/cognitosync/cognitosync/syncapi"
@@ -12,6 +11,9 @@ import (
 // GetBulk returns the pool's bulk publish state (Status NOT_STARTED if never
 // requested); ErrNotFound for an unknown pool.
 func (db *DB) GetBulk(ctx context.Context, poolID string) (syncapi.BulkJob, error) {
+	if err := checkText(poolID); err != nil {
+		return syncapi.BulkJob{}, wrapf("get bulk: %w", err)
+	}
 	var j syncapi.BulkJob
 	var started, completed sql.NullInt64
 	found, err := db.reader(ctx).row(`SELECT bulk_status, bulk_started_ns, bulk_completed_ns, bulk_failure, bulk_owner FROM pools WHERE id = ?`,
@@ -20,7 +22,7 @@ func (db *DB) GetBulk(ctx context.Context, poolID string) (syncapi.BulkJob, erro
 		err = notFound("identity pool %s not found", poolID)
 	}
 	if err != nil {
-		return syncapi.BulkJob{}, fmt.Errorf("get bulk %s: %w", poolID, err)
+		return syncapi.BulkJob{}, wrapf("get bulk %s: %w", poolID, err)
 	}
 	j.Started, j.Completed = fromNS(started), fromNS(completed)
 	return j, nil
@@ -31,6 +33,9 @@ func (db *DB) GetBulk(ctx context.Context, poolID string) (syncapi.BulkJob, erro
 // completed after notBefore (ErrAlreadyStreamed); a FAILED run does not
 // count (spec D.3). ErrNotFound for an unknown pool.
 func (db *DB) StartBulk(ctx context.Context, poolID, owner string, now, notBefore time.Time) error {
+	if err := checkText(poolID, owner); err != nil {
+		return wrapf("start bulk: %w", err)
+	}
 	err := db.write(ctx, func(t *tx) error {
 		var status string
 		var lastSuccess sql.NullInt64
@@ -53,7 +58,7 @@ func (db *DB) StartBulk(ctx context.Context, poolID, owner string, now, notBefor
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("start bulk %s: %w", poolID, err)
+		return wrapf("start bulk %s: %w", poolID, err)
 	}
 	return nil
 }
@@ -63,8 +68,12 @@ func (db *DB) StartBulk(ctx context.Context, poolID, owner string, now, notBefor
 // 24-hour window of StartBulk. ErrNotFound for an unknown pool, ErrConflict
 // when no job is in progress.
 func (db *DB) FinishBulk(ctx context.Context, poolID string, status, failure string, now time.Time) error {
+	if err := checkText(poolID); err != nil {
+		return wrapf("finish bulk: %w", err)
+	}
+	failure = sanitize(failure) // an error message, e.g. of the stream: storable on both stores
 	if status != syncapi.BulkSucceeded && status != syncapi.BulkFailed {
-		return fmt.Errorf("finish bulk %s: status %q is neither %s nor %s", poolID, status, syncapi.BulkSucceeded, syncapi.BulkFailed)
+		return wrapf("finish bulk %s: status %q is neither %s nor %s", poolID, status, syncapi.BulkSucceeded, syncapi.BulkFailed)
 	}
 	err := db.write(ctx, func(t *tx) error {
 		var cur string
@@ -88,7 +97,7 @@ func (db *DB) FinishBulk(ctx context.Context, poolID string, status, failure str
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("finish bulk %s: %w", poolID, err)
+		return wrapf("finish bulk %s: %w", poolID, err)
 	}
 	return nil
 }

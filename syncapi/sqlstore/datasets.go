@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"math"
 
 	"github.com/cognitosync/cognitosync/syncapi"
@@ -16,12 +15,24 @@ type datasetRow struct {
 	creationMS, modifiedMS  int64
 	modifiedBy              string
 	numRecords, dataStorage int64
+	// Tombstones: their number and the UTF-8 bytes of their keys, and the
+	// highest SyncCount of one dropped beyond the limits (syncapi.Limits).
+	numTombstones, tombstoneBytes, purgedAt int64
 }
 
-const datasetCols = `id, live, sync_count, deleted_at, creation_ms, modified_ms, modified_by, num_records, data_storage`
+const datasetCols = `id, live, sync_count, deleted_at, creation_ms, modified_ms, modified_by, num_records, data_storage,
+	num_tombstones, tombstone_bytes, purged_at`
+
+// datasetColsD is datasetCols of a table aliased d.
+const datasetColsD = `d.id, d.live, d.sync_count, d.deleted_at, d.creation_ms, d.modified_ms, d.modified_by, d.num_records, d.data_storage,
+	d.num_tombstones, d.tombstone_bytes, d.purged_at`
+
+// numDatasetCols is the number of columns of datasetCols.
+const numDatasetCols = 12
 
 func (r *datasetRow) dest() []any {
-	return []any{&r.id, &r.live, &r.syncCount, &r.deletedAt, &r.creationMS, &r.modifiedMS, &r.modifiedBy, &r.numRecords, &r.dataStorage}
+	return []any{&r.id, &r.live, &r.syncCount, &r.deletedAt, &r.creationMS, &r.modifiedMS, &r.modifiedBy, &r.numRecords, &r.dataStorage,
+		&r.numTombstones, &r.tombstoneBytes, &r.purgedAt}
 }
 
 // selectDataset reads the dataset row, locking it on PostgreSQL when lock
@@ -43,6 +54,7 @@ func (r datasetRow) state(k syncapi.DatasetKey, found bool) syncapi.DatasetState
 		Exists:    found && r.live,
 		SyncCount: r.syncCount,
 		DeletedAt: r.deletedAt,
+		PurgedAt:  r.purgedAt,
 	}
 	if s.Exists {
 		s.CreationDate = fromMS(r.creationMS)
@@ -60,6 +72,9 @@ func (r datasetRow) state(k syncapi.DatasetKey, found bool) syncapi.DatasetState
 // identity named <name>.<id> where <id> is an identity of the same pool:
 // the copies an identity merge creates (spec C.10).
 func (db *DB) GetDataset(ctx context.Context, k syncapi.DatasetKey) (syncapi.DatasetState, error) {
+	if err := checkText(k.PoolID, k.IdentityID, k.Name); err != nil {
+		return syncapi.DatasetState{}, wrapf("get dataset: %w", err)
+	}
 	var s syncapi.DatasetState
 	err := db.read(ctx, func(t *tx) error {
 		var err error
@@ -67,7 +82,7 @@ func (db *DB) GetDataset(ctx context.Context, k syncapi.DatasetKey) (syncapi.Dat
 		return err
 	})
 	if err != nil {
-		return syncapi.DatasetState{}, fmt.Errorf("get dataset %s: %w", k, err)
+		return syncapi.DatasetState{}, wrapf("get dataset %s: %w", k, err)
 	}
 	return s, nil
 }
@@ -111,11 +126,14 @@ ORDER BY d.name`, len(prefix)+1, k.PoolID, k.IdentityID, prefix, k.Name+"/")
 // after `after` (exclusive) when set, at most limit (0: all). An unknown
 // identity has none.
 func (db *DB) ListDatasets(ctx context.Context, poolID, identityID, after string, limit int) ([]syncapi.Dataset, error) {
+	if err := checkText(poolID, identityID, after); err != nil {
+		return nil, wrapf("list datasets: %w", err)
+	}
 	rows, err := db.reader(ctx).query(`SELECT name, creation_ms, modified_ms, modified_by, num_records, data_storage
 FROM datasets WHERE pool_id = ? AND identity_id = ? AND live AND name > ? ORDER BY name LIMIT ?`,
 		poolID, identityID, after, sqlLimit(limit))
 	if err != nil {
-		return nil, fmt.Errorf("list datasets %s/%s: %w", poolID, identityID, err)
+		return nil, wrapf("list datasets %s/%s: %w", poolID, identityID, err)
 	}
 	defer rows.Close()
 	out := []syncapi.Dataset{}
@@ -123,13 +141,13 @@ FROM datasets WHERE pool_id = ? AND identity_id = ? AND live AND name > ? ORDER 
 		d := syncapi.Dataset{IdentityID: identityID}
 		var c, m int64
 		if err := rows.Scan(&d.DatasetName, &c, &m, &d.LastModifiedBy, &d.NumRecords, &d.DataStorage); err != nil {
-			return nil, fmt.Errorf("list datasets %s/%s: %w", poolID, identityID, err)
+			return nil, wrapf("list datasets %s/%s: %w", poolID, identityID, err)
 		}
 		d.CreationDate, d.LastModifiedDate = fromMS(c), fromMS(m)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list datasets %s/%s: %w", poolID, identityID, err)
+		return nil, wrapf("list datasets %s/%s: %w", poolID, identityID, err)
 	}
 	return out, nil
 }
@@ -148,6 +166,9 @@ func sqlLimit(limit int) int64 {
 // returns the metadata as it was before the deletion, or ErrNotFound when
 // the dataset does not exist. Serialised with UpdateRecords of the dataset.
 func (db *DB) DeleteDataset(ctx context.Context, k syncapi.DatasetKey) (syncapi.Dataset, error) {
+	if err := checkText(k.PoolID, k.IdentityID, k.Name); err != nil {
+		return syncapi.Dataset{}, wrapf("delete dataset: %w", err)
+	}
 	var before syncapi.Dataset
 	err := db.write(ctx, func(t *tx) error {
 		r, found, err := db.selectDataset(t, k, true)
@@ -161,7 +182,8 @@ func (db *DB) DeleteDataset(ctx context.Context, k syncapi.DatasetKey) (syncapi.
 		if _, err := t.exec(`DELETE FROM records WHERE dataset_id = ?`, r.id); err != nil {
 			return err
 		}
-		if _, err := t.exec(`UPDATE datasets SET live = `+falseLit+`, deleted_at = sync_count, num_records = 0, data_storage = 0 WHERE id = ?`, r.id); err != nil {
+		if _, err := t.exec(`UPDATE datasets SET live = `+falseLit+`, deleted_at = sync_count, num_records = 0, data_storage = 0,
+	num_tombstones = 0, tombstone_bytes = 0 WHERE id = ?`, r.id); err != nil {
 			return err
 		}
 		if err := writeOutboxDelete(t, r); err != nil { // outbox.go
@@ -171,7 +193,7 @@ func (db *DB) DeleteDataset(ctx context.Context, k syncapi.DatasetKey) (syncapi.
 		return err
 	})
 	if err != nil {
-		return syncapi.Dataset{}, fmt.Errorf("delete dataset %s: %w", k, err)
+		return syncapi.Dataset{}, wrapf("delete dataset %s: %w", k, err)
 	}
 	return before, nil
 }
@@ -179,12 +201,15 @@ func (db *DB) DeleteDataset(ctx context.Context, k syncapi.DatasetKey) (syncapi.
 // IdentityUsage sums the identity's live datasets; an unknown identity has
 // zero usage.
 func (db *DB) IdentityUsage(ctx context.Context, poolID, identityID string) (syncapi.IdentityUsage, error) {
+	if err := checkText(poolID, identityID); err != nil {
+		return syncapi.IdentityUsage{}, wrapf("identity usage: %w", err)
+	}
 	u := syncapi.IdentityUsage{IdentityID: identityID, IdentityPoolID: poolID}
 	var n, storage, modified int64
 	_, err := db.reader(ctx).row(`SELECT COUNT(*), COALESCE(SUM(data_storage), 0), COALESCE(MAX(modified_ms), 0)
 FROM datasets WHERE pool_id = ? AND identity_id = ? AND live`, []any{poolID, identityID}, &n, &storage, &modified)
 	if err != nil {
-		return syncapi.IdentityUsage{}, fmt.Errorf("identity usage %s/%s: %w", poolID, identityID, err)
+		return syncapi.IdentityUsage{}, wrapf("identity usage %s/%s: %w", poolID, identityID, err)
 	}
 	u.DatasetCount, u.DataStorage, u.LastModifiedDate = int(n), storage, fromMS(modified)
 	return u, nil
@@ -193,6 +218,9 @@ FROM datasets WHERE pool_id = ? AND identity_id = ? AND live`, []any{poolID, ide
 // PoolUsage sums the pool's live datasets and reports the sync sessions
 // counted by AddSyncSessions; ErrNotFound for an unknown pool.
 func (db *DB) PoolUsage(ctx context.Context, poolID string) (syncapi.IdentityPoolUsage, error) {
+	if err := checkText(poolID); err != nil {
+		return syncapi.IdentityPoolUsage{}, wrapf("pool usage: %w", err)
+	}
 	u := syncapi.IdentityPoolUsage{IdentityPoolID: poolID}
 	var storage, modified int64
 	err := db.read(ctx, func(t *tx) error {
@@ -208,7 +236,7 @@ FROM datasets WHERE pool_id = ? AND live`, []any{poolID}, &storage, &modified)
 		return err
 	})
 	if err != nil {
-		return syncapi.IdentityPoolUsage{}, fmt.Errorf("pool usage %s: %w", poolID, err)
+		return syncapi.IdentityPoolUsage{}, wrapf("pool usage %s: %w", poolID, err)
 	}
 	u.DataStorage, u.LastModifiedDate = storage, fromMS(modified)
 	return u, nil
@@ -217,6 +245,9 @@ FROM datasets WHERE pool_id = ? AND live`, []any{poolID}, &storage, &modified)
 // AddSyncSessions adds n to the pool's SyncSessionsCount; ErrNotFound for an
 // unknown pool.
 func (db *DB) AddSyncSessions(ctx context.Context, poolID string, n int64) error {
+	if err := checkText(poolID); err != nil {
+		return wrapf("add sync sessions: %w", err)
+	}
 	err := db.write(ctx, func(t *tx) error {
 		res, err := t.exec(`UPDATE pools SET sync_sessions = sync_sessions + ? WHERE id = ?`, n, poolID)
 		if err != nil {
@@ -230,7 +261,7 @@ func (db *DB) AddSyncSessions(ctx context.Context, poolID string, n int64) error
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("add sync sessions %s: %w", poolID, err)
+		return wrapf("add sync sessions %s: %w", poolID, err)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/cognitosync/cognitosync/syncapi"
 )
@@ -10,9 +9,17 @@ import (
 // RegisterDevice returns the id of the device already registered for
 // (pool, identity, platform, token), else stores newID and returns it.
 // Race-safe: concurrent registrations of one token agree on one id.
+// ErrNotFound unless the identity exists in the pool (checked and locked in
+// the transaction, fence.go).
 func (db *DB) RegisterDevice(ctx context.Context, poolID, identityID, platform, token, newID string) (string, error) {
+	if err := checkText(poolID, identityID, platform, token, newID); err != nil {
+		return "", wrapf("register device: %w", err)
+	}
 	var id string
 	err := db.write(ctx, func(t *tx) error {
+		if err := db.lockPool(t, poolID, 0, identityID); err != nil {
+			return err
+		}
 		if _, err := t.exec(`INSERT INTO devices (pool_id, identity_id, device_id, platform, token) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (pool_id, identity_id, platform, token) DO NOTHING`, poolID, identityID, newID, platform, token); err != nil {
 			return err
@@ -22,27 +29,37 @@ ON CONFLICT (pool_id, identity_id, platform, token) DO NOTHING`, poolID, identit
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("register device %s/%s: %w", poolID, identityID, err)
+		return "", wrapf("register device %s/%s: %w", poolID, identityID, err)
 	}
 	return id, nil
 }
 
 // DeviceExists reports whether deviceID is registered for the identity.
 func (db *DB) DeviceExists(ctx context.Context, poolID, identityID, deviceID string) (bool, error) {
+	if err := checkText(poolID, identityID, deviceID); err != nil {
+		return false, wrapf("device exists: %w", err)
+	}
 	var x string
 	found, err := db.reader(ctx).row(`SELECT device_id FROM devices WHERE pool_id = ? AND identity_id = ? AND device_id = ?`,
 		[]any{poolID, identityID, deviceID}, &x)
 	if err != nil {
-		return false, fmt.Errorf("device exists %s/%s/%s: %w", poolID, identityID, deviceID, err)
+		return false, wrapf("device exists %s/%s/%s: %w", poolID, identityID, deviceID, err)
 	}
 	return found, nil
 }
 
 // Subscribe subscribes the identity's device to the dataset; ErrNotFound if
 // the device is not registered for the identity or the dataset does not
-// exist (spec F.3). Subscribing twice is not an error.
+// exist (spec F.3), or the identity does not exist in the pool (fence.go).
+// Subscribing twice is not an error.
 func (db *DB) Subscribe(ctx context.Context, k syncapi.DatasetKey, deviceID string) error {
+	if err := checkText(k.PoolID, k.IdentityID, k.Name, deviceID); err != nil {
+		return wrapf("subscribe: %w", err)
+	}
 	err := db.write(ctx, func(t *tx) error {
+		if err := db.lockPool(t, k.PoolID, 0, k.IdentityID); err != nil {
+			return err
+		}
 		var x string
 		found, err := t.row(`SELECT device_id FROM devices WHERE pool_id = ? AND identity_id = ? AND device_id = ?`,
 			[]any{k.PoolID, k.IdentityID, deviceID}, &x)
@@ -64,13 +81,16 @@ ON CONFLICT (pool_id, identity_id, dataset, device_id) DO NOTHING`, k.PoolID, k.
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("subscribe %s %s: %w", k, deviceID, err)
+		return wrapf("subscribe %s %s: %w", k, deviceID, err)
 	}
 	return nil
 }
 
 // Unsubscribe removes the subscription; ErrNotFound if there is none.
 func (db *DB) Unsubscribe(ctx context.Context, k syncapi.DatasetKey, deviceID string) error {
+	if err := checkText(k.PoolID, k.IdentityID, k.Name, deviceID); err != nil {
+		return wrapf("unsubscribe: %w", err)
+	}
 	err := db.write(ctx, func(t *tx) error {
 		res, err := t.exec(`DELETE FROM subscriptions WHERE pool_id = ? AND identity_id = ? AND dataset = ? AND device_id = ?`,
 			k.PoolID, k.IdentityID, k.Name, deviceID)
@@ -85,7 +105,7 @@ func (db *DB) Unsubscribe(ctx context.Context, k syncapi.DatasetKey, deviceID st
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("unsubscribe %s %s: %w", k, deviceID, err)
+		return wrapf("unsubscribe %s %s: %w", k, deviceID, err)
 	}
 	return nil
 }
@@ -104,19 +124,19 @@ func (db *DB) Subscribers(ctx context.Context, k syncapi.DatasetKey) ([]Device, 
 JOIN devices d ON d.pool_id = s.pool_id AND d.identity_id = s.identity_id AND d.device_id = s.device_id
 WHERE s.pool_id = ? AND s.identity_id = ? AND s.dataset = ? ORDER BY d.device_id`, k.PoolID, k.IdentityID, k.Name)
 	if err != nil {
-		return nil, fmt.Errorf("subscribers %s: %w", k, err)
+		return nil, wrapf("subscribers %s: %w", k, err)
 	}
 	defer rows.Close()
 	var out []Device
 	for rows.Next() {
 		var d Device
 		if err := rows.Scan(&d.ID, &d.Platform, &d.Token); err != nil {
-			return nil, fmt.Errorf("subscribers %s: %w", k, err)
+			return nil, wrapf("subscribers %s: %w", k, err)
 		}
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("subscribers %s: %w", k, err)
+		return nil, wrapf("subscribers %s: %w", k, err)
 	}
 	return out, nil
 }

@@ -55,8 +55,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`+upsertRecordTail,
 		}
 	}
 	_, err := t.exec(`UPDATE datasets SET live = `+trueLit+`, sync_count = ?, creation_ms = ?, modified_ms = ?, modified_by = ?,
-num_records = ?, data_storage = ? WHERE id = ?`,
-		ds.syncCount, ds.creationMS, ds.modifiedMS, ds.modifiedBy, ds.numRecords, ds.dataStorage, ds.id)
+num_records = ?, data_storage = ?, num_tombstones = ?, tombstone_bytes = ? WHERE id = ?`,
+		ds.syncCount, ds.creationMS, ds.modifiedMS, ds.modifiedBy, ds.numRecords, ds.dataStorage,
+		ds.numTombstones, ds.tombstoneBytes, ds.id)
 	if err != nil {
 		return err
 	}
@@ -78,6 +79,16 @@ func (d dialect) lockIdentity(t *tx, poolID, identityID string) error {
 
 // forUpdate locks the selected row on PostgreSQL.
 func (d dialect) forUpdate() string { return d.ForUpdate() }
+
+// keyShare takes PostgreSQL's weakest row lock on the selected row: it
+// blocks DELETE (and FOR UPDATE) until the transaction ends, not other
+// writers' updates of non-key columns. Nothing on SQLite.
+func (d dialect) keyShare() string {
+	if d.pg() {
+		return " FOR KEY SHARE"
+	}
+	return ""
+}
 
 // trueLit is a boolean literal both dialects accept in SET clauses and
 // comparisons.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/cognitosync/cognitosync/internal/sqldb"
@@ -66,8 +65,12 @@ func outboxArgs(ds datasetRow, rows []recordRow, deleted bool) []any {
 	return []any{deleted, ds.syncCount, ds.modifiedMS, string(b), time.Now().UnixNano(), ds.id}
 }
 
-// writeOutbox adds the outbox row of an update to t if the pool streams.
+// writeOutbox adds the outbox row of an update to t if the pool streams and
+// the update wrote a record (removals of keys without a row write none).
 func writeOutbox(t *tx, ds datasetRow, rows []recordRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	_, err := t.exec(t.db.d.outboxInsertSQL(), outboxArgs(ds, rows, false)...)
 	return err
 }
@@ -85,7 +88,7 @@ func (db *DB) PendingOutbox(ctx context.Context, limit int) ([]syncapi.OutboxEnt
 	rows, err := db.reader(ctx).query(`SELECT id, pool_id, identity_id, dataset, stream, deleted, sync_count, modified_ms, records, created_ns
 FROM outbox ORDER BY id LIMIT ?`, sqlLimit(limit))
 	if err != nil {
-		return nil, fmt.Errorf("pending outbox: %w", err)
+		return nil, wrapf("pending outbox: %w", err)
 	}
 	defer rows.Close()
 	var out []syncapi.OutboxEntry
@@ -95,12 +98,12 @@ FROM outbox ORDER BY id LIMIT ?`, sqlLimit(limit))
 		var recs string
 		if err := rows.Scan(&e.ID, &e.Key.PoolID, &e.Key.IdentityID, &e.Key.Name, &e.Stream, &e.Deleted,
 			&e.SyncCount, &modified, &recs, &created); err != nil {
-			return nil, fmt.Errorf("pending outbox: %w", err)
+			return nil, wrapf("pending outbox: %w", err)
 		}
 		e.Modified, e.Created = time.UnixMilli(modified).UTC(), time.Unix(0, created).UTC()
 		var ors []outboxRecord
 		if err := json.Unmarshal([]byte(recs), &ors); err != nil {
-			return nil, fmt.Errorf("pending outbox: row %d: %w", e.ID, err)
+			return nil, wrapf("pending outbox: row %d: %w", e.ID, err)
 		}
 		e.Records = make([]syncapi.Record, len(ors))
 		for i, r := range ors {
@@ -110,7 +113,7 @@ FROM outbox ORDER BY id LIMIT ?`, sqlLimit(limit))
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pending outbox: %w", err)
+		return nil, wrapf("pending outbox: %w", err)
 	}
 	return out, nil
 }
@@ -135,7 +138,7 @@ func (db *DB) AckOutbox(ctx context.Context, ids []int64) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("ack outbox: %w", err)
+		return wrapf("ack outbox: %w", err)
 	}
 	return nil
 }
@@ -145,7 +148,7 @@ func (db *DB) OutboxStats(ctx context.Context) (int64, time.Time, error) {
 	var n int64
 	var oldest sql.NullInt64
 	if _, err := db.reader(ctx).row(`SELECT COUNT(*), MIN(created_ns) FROM outbox`, nil, &n, &oldest); err != nil {
-		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", err)
+		return 0, time.Time{}, wrapf("outbox stats: %w", err)
 	}
 	return n, fromNS(oldest), nil
 }
@@ -166,7 +169,7 @@ WHERE leases.owner = excluded.owner OR leases.expires_ns < ?`, name, owner, now.
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("acquire lease %s: %w", name, err)
+		return false, wrapf("acquire lease %s: %w", name, err)
 	}
 	return granted, nil
 }
@@ -178,7 +181,7 @@ func (db *DB) ReleaseLease(ctx context.Context, name, owner string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("release lease %s: %w", name, err)
+		return wrapf("release lease %s: %w", name, err)
 	}
 	return nil
 }
@@ -188,7 +191,7 @@ func (db *DB) LeaseData(ctx context.Context, name string) (owner string, expires
 	var exp int64
 	found, err = db.reader(ctx).row(`SELECT owner, expires_ns, data FROM leases WHERE name = ?`, []any{name}, &owner, &exp, &data)
 	if err != nil {
-		return "", time.Time{}, "", false, fmt.Errorf("lease %s: %w", name, err)
+		return "", time.Time{}, "", false, wrapf("lease %s: %w", name, err)
 	}
 	if found {
 		expires = time.Unix(0, exp).UTC()
@@ -199,6 +202,9 @@ func (db *DB) LeaseData(ctx context.Context, name string) (owner string, expires
 // BulkDatasets returns a page of the pool's live datasets with their live
 // records, read in one snapshot.
 func (db *DB) BulkDatasets(ctx context.Context, poolID string, after syncapi.DatasetKey, limit int) ([]syncapi.BulkDataset, error) {
+	if err := checkText(poolID, after.IdentityID, after.Name); err != nil {
+		return nil, wrapf("bulk datasets: %w", err)
+	}
 	var out []syncapi.BulkDataset
 	err := db.read(ctx, func(t *tx) error {
 		out = out[:0]
@@ -246,7 +252,7 @@ WHERE `+cond+` AND value IS NOT NULL ORDER BY dataset_id, key`, arg)
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bulk datasets %s: %w", poolID, err)
+		return nil, wrapf("bulk datasets %s: %w", poolID, err)
 	}
 	return out, nil
 }
@@ -255,7 +261,7 @@ WHERE `+cond+` AND value IS NOT NULL ORDER BY dataset_id, key`, arg)
 func (db *DB) BulkInProgress(ctx context.Context) (map[string]syncapi.BulkJob, error) {
 	rows, err := db.reader(ctx).query(`SELECT id, bulk_owner, bulk_started_ns FROM pools WHERE bulk_status = ?`, syncapi.BulkInProgress)
 	if err != nil {
-		return nil, fmt.Errorf("bulk in progress: %w", err)
+		return nil, wrapf("bulk in progress: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]syncapi.BulkJob{}
@@ -264,13 +270,13 @@ func (db *DB) BulkInProgress(ctx context.Context) (map[string]syncapi.BulkJob, e
 		var started sql.NullInt64
 		j := syncapi.BulkJob{Status: syncapi.BulkInProgress}
 		if err := rows.Scan(&id, &j.Owner, &started); err != nil {
-			return nil, fmt.Errorf("bulk in progress: %w", err)
+			return nil, wrapf("bulk in progress: %w", err)
 		}
 		j.Started = fromNS(started)
 		out[id] = j
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("bulk in progress: %w", err)
+		return nil, wrapf("bulk in progress: %w", err)
 	}
 	return out, nil
 }

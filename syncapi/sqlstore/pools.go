@@ -2,48 +2,50 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
-const poolCols = `id, attrs, push_sync, cognito_streams, events, created_ns`
+const poolCols = `id, attrs, push_sync, cognito_streams, events, created_ns, generation`
 
 type poolRow struct {
 	id                    string
 	attrs                 string
 	push, streams, events sql.NullString
 	created               sql.NullInt64
+	generation            int64
 }
 
 func (r *poolRow) dest() []any {
-	return []any{&r.id, &r.attrs, &r.push, &r.streams, &r.events, &r.created}
+	return []any{&r.id, &r.attrs, &r.push, &r.streams, &r.events, &r.created, &r.generation}
 }
 
 func (r poolRow) pool() (syncapi.Pool, error) {
-	p := syncapi.Pool{Created: fromNS(r.created)}
+	p := syncapi.Pool{Created: fromNS(r.created), Generation: r.generation}
 	if err := json.Unmarshal([]byte(r.attrs), &p.Identity); err != nil {
-		return p, fmt.Errorf("decode pool attributes: %w", err)
+		return p, wrapf("decode pool attributes: %w", err)
 	}
 	p.Identity.IdentityPoolID = r.id
 	if r.push.Valid {
 		p.PushSync = new(syncapi.PushSync)
 		if err := json.Unmarshal([]byte(r.push.String), p.PushSync); err != nil {
-			return p, fmt.Errorf("decode push sync: %w", err)
+			return p, wrapf("decode push sync: %w", err)
 		}
 	}
 	if r.streams.Valid {
 		p.CognitoStreams = new(syncapi.CognitoStreams)
 		if err := json.Unmarshal([]byte(r.streams.String), p.CognitoStreams); err != nil {
-			return p, fmt.Errorf("decode cognito streams: %w", err)
+			return p, wrapf("decode cognito streams: %w", err)
 		}
 	}
 	if r.events.Valid {
 		if err := json.Unmarshal([]byte(r.events.String), &p.Events); err != nil {
-			return p, fmt.Errorf("decode events: %w", err)
+			return p, wrapf("decode events: %w", err)
 		}
 	}
 	return p, nil
@@ -81,15 +83,25 @@ func poolArgs(p syncapi.Pool) ([]any, error) {
 	return args, nil
 }
 
-// CreatePool stores a new pool; ErrConflict if the id exists.
+// CreatePool stores a new pool; ErrConflict if the id exists. A zero
+// p.Generation gets a random one.
 func (db *DB) CreatePool(ctx context.Context, p syncapi.Pool) error {
+	if err := checkText(p.ID()); err != nil {
+		return wrapf("create pool: %w", err)
+	}
 	args, err := poolArgs(p)
 	if err != nil {
-		return fmt.Errorf("create pool %s: %w", p.ID(), err)
+		return wrapf("create pool %s: %w", p.ID(), err)
+	}
+	gen := p.Generation
+	for gen <= 0 {
+		var b [8]byte
+		rand.Read(b[:])
+		gen = int64(binary.BigEndian.Uint64(b[:]) >> 2)
 	}
 	err = db.write(ctx, func(t *tx) error {
-		res, err := t.exec(`INSERT INTO pools (id, attrs, push_sync, cognito_streams, events, created_ns) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO NOTHING`, append([]any{p.ID()}, append(args, nsOrNull(p.Created))...)...)
+		res, err := t.exec(`INSERT INTO pools (id, attrs, push_sync, cognito_streams, events, created_ns, generation) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`, append([]any{p.ID()}, append(args, nsOrNull(p.Created), gen)...)...)
 		if err != nil {
 			return err
 		}
@@ -101,24 +113,27 @@ ON CONFLICT (id) DO NOTHING`, append([]any{p.ID()}, append(args, nsOrNull(p.Crea
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("create pool %s: %w", p.ID(), err)
+		return wrapf("create pool %s: %w", p.ID(), err)
 	}
 	return nil
 }
 
 // GetPool returns the pool; ErrNotFound if it does not exist.
 func (db *DB) GetPool(ctx context.Context, id string) (syncapi.Pool, error) {
+	if err := checkText(id); err != nil {
+		return syncapi.Pool{}, wrapf("get pool: %w", err)
+	}
 	var r poolRow
 	found, err := db.reader(ctx).row(`SELECT `+poolCols+` FROM pools WHERE id = ?`, []any{id}, r.dest()...)
 	if err == nil && !found {
 		err = notFound("identity pool %s not found", id)
 	}
 	if err != nil {
-		return syncapi.Pool{}, fmt.Errorf("get pool %s: %w", id, err)
+		return syncapi.Pool{}, wrapf("get pool %s: %w", id, err)
 	}
 	p, err := r.pool()
 	if err != nil {
-		return syncapi.Pool{}, fmt.Errorf("get pool %s: %w", id, err)
+		return syncapi.Pool{}, wrapf("get pool %s: %w", id, err)
 	}
 	return p, nil
 }
@@ -126,25 +141,28 @@ func (db *DB) GetPool(ctx context.Context, id string) (syncapi.Pool, error) {
 // ListPools returns pools ordered by id, those after `after` (exclusive),
 // at most limit (0: all).
 func (db *DB) ListPools(ctx context.Context, after string, limit int) ([]syncapi.Pool, error) {
+	if err := checkText(after); err != nil {
+		return nil, wrapf("list pools: %w", err)
+	}
 	rows, err := db.reader(ctx).query(`SELECT `+poolCols+` FROM pools WHERE id > ? ORDER BY id LIMIT ?`, after, sqlLimit(limit))
 	if err != nil {
-		return nil, fmt.Errorf("list pools: %w", err)
+		return nil, wrapf("list pools: %w", err)
 	}
 	defer rows.Close()
 	out := []syncapi.Pool{}
 	for rows.Next() {
 		var r poolRow
 		if err := rows.Scan(r.dest()...); err != nil {
-			return nil, fmt.Errorf("list pools: %w", err)
+			return nil, wrapf("list pools: %w", err)
 		}
 		p, err := r.pool()
 		if err != nil {
-			return nil, fmt.Errorf("list pools: %w", err)
+			return nil, wrapf("list pools: %w", err)
 		}
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list pools: %w", err)
+		return nil, wrapf("list pools: %w", err)
 	}
 	return out, nil
 }
@@ -156,6 +174,9 @@ func (db *DB) ListPools(ctx context.Context, after string, limit int) ([]syncapi
 // store (on SQLite it runs on the writer goroutine). ErrNotFound if the pool
 // does not exist.
 func (db *DB) UpdatePool(ctx context.Context, id string, fn func(*syncapi.Pool) error) (syncapi.Pool, error) {
+	if err := checkText(id); err != nil {
+		return syncapi.Pool{}, wrapf("update pool: %w", err)
+	}
 	var out syncapi.Pool
 	err := db.write(ctx, func(t *tx) error {
 		var r poolRow
@@ -173,8 +194,8 @@ func (db *DB) UpdatePool(ctx context.Context, id string, fn func(*syncapi.Pool) 
 		if err := fn(&p); err != nil {
 			return err
 		}
-		if p.ID() != id {
-			return errors.New("the pool id cannot change")
+		if p.ID() != id || p.Generation != r.generation {
+			return errors.New("the pool id and generation cannot change")
 		}
 		args, err := poolArgs(p)
 		if err != nil {
@@ -188,7 +209,7 @@ func (db *DB) UpdatePool(ctx context.Context, id string, fn func(*syncapi.Pool) 
 		return nil
 	})
 	if err != nil {
-		return syncapi.Pool{}, fmt.Errorf("update pool %s: %w", id, err)
+		return syncapi.Pool{}, wrapf("update pool %s: %w", id, err)
 	}
 	return out, nil
 }
@@ -196,8 +217,13 @@ func (db *DB) UpdatePool(ctx context.Context, id string, fn func(*syncapi.Pool) 
 // DeletePool deletes the pool and everything below it: identities,
 // credentials bound to them, datasets and records (including the
 // remembered counters), devices, subscriptions, bulk state. ErrNotFound if
-// the pool does not exist.
+// the pool does not exist. It locks the pool row first, so writes below
+// the pool (lockPool) either committed before it, and are deleted with it,
+// or find the pool gone (fence.go).
 func (db *DB) DeletePool(ctx context.Context, id string) error {
+	if err := checkText(id); err != nil {
+		return wrapf("delete pool: %w", err)
+	}
 	err := db.write(ctx, func(t *tx) error {
 		var x string
 		found, err := t.row(`SELECT id FROM pools WHERE id = ?`+db.d.forUpdate(), []any{id}, &x)
@@ -223,7 +249,7 @@ func (db *DB) DeletePool(ctx context.Context, id string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("delete pool %s: %w", id, err)
+		return wrapf("delete pool %s: %w", id, err)
 	}
 	return nil
 }

@@ -44,11 +44,14 @@ func (db *DB) closeReadStmts() {
 // match. maybe_merged tells whether the identity has a live dataset named
 // "<name>.*" (an index range probe), the precondition of MergedNames (see
 // mergedNames); the rare caller that has one takes the transactional path.
+// generation is the pool's (0: no pool), for the service's revocation check;
+// uncorrelated, so both databases evaluate it once per statement.
 //
 // r.sync_count <= d.sync_count is the default UpTo (q.UpTo 0): in one
 // snapshot every record satisfies it, it only states the bound.
-const listRecordsQuery = `SELECT d.id, d.live, d.sync_count, d.deleted_at, d.creation_ms, d.modified_ms, d.modified_by, d.num_records, d.data_storage,
+const listRecordsQuery = `SELECT ` + datasetColsD + `,
 	EXISTS (SELECT 1 FROM datasets m WHERE m.pool_id = d.pool_id AND m.identity_id = d.identity_id AND m.live AND m.name > ? AND m.name < ?) AS maybe_merged,
+	COALESCE((SELECT p.generation FROM pools p WHERE p.id = ?), 0) AS generation,
 	r.key, r.value, r.sync_count, r.modified_ms, r.modified_by, r.device_ms
 FROM datasets d LEFT JOIN records r ON r.dataset_id = d.id AND d.live
 	AND r.sync_count > ? AND r.sync_count <= d.sync_count AND r.sync_count <= ?
@@ -77,7 +80,7 @@ func (db *DB) listRecordsOne(ctx context.Context, k syncapi.DatasetKey, q syncap
 		limit++ // one more tells whether there is a next page
 	}
 	prefix := k.Name + "."
-	rows, err := s.QueryContext(ctx, prefix, k.Name+"/", q.After, upTo, curCount, curCount, curKey,
+	rows, err := s.QueryContext(ctx, prefix, k.Name+"/", k.PoolID, q.After, upTo, curCount, curCount, curKey,
 		k.PoolID, k.IdentityID, k.Name, limit)
 	if err != nil {
 		return page, false, err
@@ -87,17 +90,23 @@ func (db *DB) listRecordsOne(ctx context.Context, k syncapi.DatasetKey, q syncap
 	var (
 		ds          datasetRow
 		maybeMerged bool
+		generation  int64
 		key, by     sql.NullString
 		value       *string
 		count, m, d sql.NullInt64
 		// After the first row the dataset columns repeat: scan them into
 		// reused buffers rather than allocate modified_by again.
-		raw    [10]sql.RawBytes
-		first  = append(ds.dest(), &maybeMerged, &key, &value, &count, &m, &by, &d)
-		repeat = []any{&raw[0], &raw[1], &raw[2], &raw[3], &raw[4], &raw[5], &raw[6], &raw[7], &raw[8], &raw[9], &key, &value, &count, &m, &by, &d}
+		raw    [numDatasetCols + 2]sql.RawBytes
+		first  = append(ds.dest(), &maybeMerged, &generation, &key, &value, &count, &m, &by, &d)
+		repeat = make([]any, 0, len(first))
 	)
+	for i := range raw {
+		repeat = append(repeat, &raw[i])
+	}
+	repeat = append(repeat, &key, &value, &count, &m, &by, &d)
 	found := false
 	page.Records = []syncapi.Record{}
+	var pb pageBudget
 	for rows.Next() {
 		dest := first
 		if found {
@@ -113,19 +122,19 @@ func (db *DB) listRecordsOne(ctx context.Context, k syncapi.DatasetKey, q syncap
 		if !key.Valid {
 			continue // the dataset without a matching record
 		}
-		page.Records = append(page.Records, syncapi.Record{
+		if !pb.add(&page, q, syncapi.Record{
 			Key: key.String, Value: value, SyncCount: count.Int64,
 			LastModifiedDate: fromMS(m.Int64), LastModifiedBy: by.String, DeviceLastModifiedDate: fromMS(d.Int64),
-		})
+		}) {
+			break
+		}
 		value = nil
 	}
 	if err := rows.Err(); err != nil {
 		return page, false, err
 	}
 	page.Dataset = ds.state(k, found)
-	if q.Limit > 0 && len(page.Records) > q.Limit {
-		page.Records, page.More = page.Records[:q.Limit], true
-	}
+	page.PoolGeneration = generation
 	return page, true, nil
 }
 

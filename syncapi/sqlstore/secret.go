@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 )
 
 // secretSize is the length of a secret Secret creates.
@@ -22,7 +21,7 @@ func (db *DB) Secret(ctx context.Context, name string) ([]byte, error) {
 	}
 	found, err := db.reader(ctx).row(`SELECT value FROM secrets WHERE name = ?`, []any{name}, &v)
 	if err != nil {
-		return nil, fmt.Errorf("secret %s: %w", name, err)
+		return nil, wrapf("secret %s: %w", name, err)
 	}
 	if !found {
 		fresh := make([]byte, secretSize)
@@ -35,7 +34,7 @@ func (db *DB) Secret(ctx context.Context, name string) ([]byte, error) {
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("secret %s: %w", name, err)
+			return nil, wrapf("secret %s: %w", name, err)
 		}
 	}
 	db.secretsMu.Lock()

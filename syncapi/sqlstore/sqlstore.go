@@ -45,6 +45,10 @@ type Config struct {
 	// MaxBatch bounds how many write requests the SQLite writer commits in
 	// one transaction. 0: 256.
 	MaxBatch int
+	// MaxBytes caps a SQLite database file (sqldb.Config.MaxBytes): past
+	// it writes fail as on a full disk and CheckHealth reports unhealthy,
+	// before the disk itself fills up. 0: no cap. Ignored for PostgreSQL.
+	MaxBytes int64
 }
 
 func (c *Config) setDefaults() {
@@ -60,6 +64,9 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	if c.URL == "" {
 		return errors.New("sqlstore: URL is required")
+	}
+	if c.MaxBytes < 0 {
+		return errors.New("sqlstore: MaxBytes must not be negative")
 	}
 	return nil
 }
@@ -78,6 +85,9 @@ type DB struct {
 
 	secretsMu sync.Mutex
 	secrets   map[string][]byte
+
+	health *health // health.go
+	capped bool    // a SQLite database with Config.MaxBytes
 }
 
 var _ syncapi.Store = (*DB)(nil)
@@ -92,7 +102,7 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	h, err := sqldb.Open(ctx, sqldb.Config{URL: c.URL, MaxConns: c.MaxConns})
+	h, err := sqldb.Open(ctx, sqldb.Config{URL: c.URL, MaxConns: c.MaxConns, MaxBytes: c.MaxBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +126,8 @@ func newDB(ctx context.Context, h *sqldb.Handle, c Config) (*DB, error) {
 	if err := h.Migrate(ctx, "sqlstore", Migrations()); err != nil {
 		return nil, err
 	}
-	db := &DB{h: h, d: dialect{h.Dialect}, log: c.Log, secrets: map[string][]byte{}}
+	db := &DB{h: h, d: dialect{h.Dialect}, log: c.Log, secrets: map[string][]byte{}, health: newHealth(),
+		capped: h.Dialect == sqldb.SQLite && c.MaxBytes > 0}
 	if h.Dialect == sqldb.SQLite {
 		w, err := startWriter(h.DB, c.MaxBatch, c.Log)
 		if err != nil {

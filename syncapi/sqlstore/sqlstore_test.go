@@ -116,6 +116,7 @@ func TestUpdateRecords_Durable(t *testing.T) {
 			u := d.url(t)
 			db := open(t, u)
 			k := syncapi.DatasetKey{PoolID: "us-east-1:0", IdentityID: "us-east-1:1", Name: "d"}
+			createPool(t, db, k.PoolID)
 			v := "v"
 			if _, err := db.UpdateRecords(t.Context(), syncapi.UpdateRequest{Key: k, Changes: []syncapi.Change{{Key: "a", Value: &v}}, Now: time.Now()}); err != nil {
 				t.Fatal(err)
@@ -127,6 +128,14 @@ func TestUpdateRecords_Durable(t *testing.T) {
 				t.Fatalf("after reopen: %+v, %v", ds, err)
 			}
 		})
+	}
+}
+
+// createPool creates an identity pool: writes below a pool need it.
+func createPool(t testing.TB, db *sqlstore.DB, id string) {
+	t.Helper()
+	if err := db.CreatePool(context.Background(), syncapi.Pool{Identity: syncapi.IdentityPool{IdentityPoolID: id, IdentityPoolName: "p"}}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -152,6 +161,7 @@ func BenchmarkUpdateRecordsParallel(b *testing.B) {
 	for _, d := range dialects {
 		b.Run(d.name, func(b *testing.B) {
 			db := open(b, d.url(b))
+			createPool(b, db, "us-east-1:bench")
 			var n atomic.Int64
 			b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0))) // p×GOMAXPROCS goroutines
 			start := time.Now()

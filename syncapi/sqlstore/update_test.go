@@ -159,6 +159,7 @@ func TestUpdateRecords_PostgresWaitsForCommit(t *testing.T) {
 	db := open(t, u)
 	ctx := context.Background()
 	k := syncapi.DatasetKey{PoolID: "us-east-1:p", IdentityID: "us-east-1:i", Name: "d"}
+	createPool(t, db, k.PoolID)
 	v := "v"
 	zero := int64(0)
 	if _, err := db.UpdateRecords(ctx, syncapi.UpdateRequest{Key: k, Changes: []syncapi.Change{{Key: "a", Value: &v, Expect: &zero}}, By: "me"}); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 
@@ -76,8 +75,16 @@ var errRetry = errors.New("sqlstore: retry")
 // write runs fn in a write transaction and commits it durably. On SQLite
 // it goes through the group-commit writer; on PostgreSQL it is an ordinary
 // READ COMMITTED transaction whose fn takes the row locks it needs, retried
-// on deadlock or serialization failure.
+// on deadlock or serialization failure. The outcome is noted for
+// CheckHealth.
 func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
+	err := db.writeTx(ctx, fn)
+	db.noteWrite(err)
+	return err
+}
+
+// writeTx is write without noting the outcome (the health probe's own).
+func (db *DB) writeTx(ctx context.Context, fn func(t *tx) error) error {
 	if db.w != nil {
 		return db.w.do(ctx, func(t *tx) error { t.db = db; return fn(t) })
 	}
@@ -262,7 +269,7 @@ func (w *writer) commit(batch []*writeReq) {
 	ctx := context.Background()
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		for _, r := range batch {
-			r.err = fmt.Errorf("begin: %w", err)
+			r.err = wrapf("begin: %w", err)
 		}
 		return
 	}
@@ -279,14 +286,14 @@ func (w *writer) commit(batch []*writeReq) {
 		r.err = r.fn(&w.t)
 		if r.err != nil {
 			if _, err := w.conn.ExecContext(ctx, "ROLLBACK TO req"); err != nil {
-				w.abort(batch, fmt.Errorf("rollback to savepoint: %w", err))
+				w.abort(batch, wrapf("rollback to savepoint: %w", err))
 				return
 			}
 		} else {
 			applied++
 		}
 		if _, err := w.conn.ExecContext(ctx, "RELEASE req"); err != nil {
-			w.abort(batch, fmt.Errorf("release savepoint: %w", err))
+			w.abort(batch, wrapf("release savepoint: %w", err))
 			return
 		}
 	}
@@ -297,7 +304,7 @@ func (w *writer) commit(batch []*writeReq) {
 		return
 	}
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		w.abort(batch, fmt.Errorf("commit: %w", err))
+		w.abort(batch, wrapf("commit: %w", err))
 	}
 }
 

@@ -21,6 +21,7 @@ func testPools(t *testing.T, s syncapi.Store) {
 		CognitoStreams: &syncapi.CognitoStreams{StreamName: "s", StreamingStatus: syncapi.StreamingEnabled},
 		Events:         map[string]string{syncapi.EventSyncTrigger: "arn:aws:lambda:us-east-1:1:function:f"},
 		Created:        T0.Add(123456789 * time.Nanosecond),
+		Generation:     42,
 	}
 	wantNoErr(t, s.CreatePool(ctx(t), p))
 	wantErr(t, s.CreatePool(ctx(t), p), syncapi.ErrConflict)
@@ -32,6 +33,21 @@ func testPools(t *testing.T, s syncapi.Store) {
 	}
 	_, err = s.GetPool(ctx(t), poolID())
 	wantErr(t, err, syncapi.ErrNotFound)
+
+	// A pool created without a generation gets a random one; deleted and
+	// created again with the same id, another.
+	q := syncapi.Pool{Identity: syncapi.IdentityPool{IdentityPoolID: poolID(), IdentityPoolName: "q"}}
+	wantNoErr(t, s.CreatePool(ctx(t), q))
+	first, err := s.GetPool(ctx(t), q.ID())
+	wantNoErr(t, err)
+	wantNoErr(t, s.DeletePool(ctx(t), q.ID()))
+	wantNoErr(t, s.CreatePool(ctx(t), q))
+	second, err := s.GetPool(ctx(t), q.ID())
+	wantNoErr(t, err)
+	if first.Generation <= 0 || second.Generation <= 0 || first.Generation == second.Generation {
+		t.Fatalf("generations of a pool created twice: %d, %d; want two different positive numbers", first.Generation, second.Generation)
+	}
+	wantNoErr(t, s.DeletePool(ctx(t), q.ID()))
 
 	// ListPools: ordered by id, after, limit.
 	ids := []string{p.ID()}

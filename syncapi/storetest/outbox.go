@@ -50,7 +50,7 @@ func pending(t testing.TB, o syncapi.Outbox) []syncapi.OutboxEntry {
 func testOutboxStreaming(t *testing.T, s syncapi.Store) {
 	o := outbox(t, s)
 	k := newDataset(t, s, "settings")
-	update(t, s, k, T0, put("a", "1", 0)) // no stream configured
+	update(t, s, k, T0, put("a", "1", 0), put("b", "1", 0)) // no stream configured
 	setStreaming(t, s, k.PoolID, "events", syncapi.StreamingDisabled)
 	update(t, s, k, T0, put("a", "2", 1))
 	if es := pending(t, o); len(es) != 0 {
@@ -59,7 +59,10 @@ func testOutboxStreaming(t *testing.T, s syncapi.Store) {
 
 	setStreaming(t, s, k.PoolID, "events", syncapi.StreamingEnabled)
 	t1, dev := T0.Add(time.Second), T0.Add(-time.Minute)
-	update(t, s, k, t1, syncapi.Change{Key: "a", Value: str("3"), Expect: i64(2), DeviceLastModified: dev}, del("b", 0))
+	// A removal of a key that never existed stores nothing, so it is not
+	// streamed either; an update of nothing but such removals writes no entry.
+	update(t, s, k, t1, syncapi.Change{Key: "a", Value: str("3"), Expect: i64(2), DeviceLastModified: dev}, del("b", 1), del("never", 0))
+	update(t, s, k, t1, del("never", 0), del("nor-this", 0)) // 4
 	k2 := syncapi.DatasetKey{PoolID: k.PoolID, IdentityID: k.IdentityID, Name: "created"}
 	update(t, s, k2, t1, put("x", "y", 0)) // a dataset created by the write
 	if _, err := s.DeleteDataset(ctx(t), k2); err != nil {

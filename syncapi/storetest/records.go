@@ -118,14 +118,16 @@ func testTombstones(t *testing.T, s syncapi.Store) {
 	k := newDataset(t, s, "ds")
 	update(t, s, k, T0, put("a", "12", 0), put("b", "3", 0)) // 1
 	res := update(t, s, k, T0, del("a", 1), del("never", 0)) // 2: remove, and remove of a key that never existed
-	if res.Records[0].Value != nil || res.Records[0].SyncCount != 2 || res.Records[1].Value != nil {
+	// The removal of a key without a row stores nothing and reports the
+	// key's count on the server, 0 (syncapi.Change).
+	if res.Records[0].Value != nil || res.Records[0].SyncCount != 2 || res.Records[1].Value != nil || res.Records[1].SyncCount != 0 {
 		t.Fatalf("tombstones returned: %+v", res.Records)
 	}
-	if res.Dataset.NumRecords != 1 || res.Dataset.DataStorage != 2 {
+	if res.Dataset.NumRecords != 1 || res.Dataset.DataStorage != 2 || res.Dataset.SyncCount != 2 {
 		t.Fatalf("tombstones counted: %+v", res.Dataset)
 	}
 	got := records(t, s, k, 1)
-	if len(got) != 2 || got["a"].Value != nil || got["a"].SyncCount != 2 || got["never"].Value != nil {
+	if len(got) != 1 || got["a"].Value != nil || got["a"].SyncCount != 2 {
 		t.Fatalf("ListRecords after 1: %+v", got)
 	}
 	// Removing a tombstone again keeps it a tombstone with a new count.
@@ -135,8 +137,19 @@ func testTombstones(t *testing.T, s syncapi.Store) {
 	if res.Records[0].SyncCount != 4 || res.Dataset.NumRecords != 2 || res.Dataset.DataStorage != int64(len("a")+len("back")+len("b")+len("3")) {
 		t.Fatalf("resurrected: %+v", res)
 	}
-	if got := records(t, s, k, 0); val(got["a"].Value) != "back" || got["never"].SyncCount != 2 {
+	if got := records(t, s, k, 0); val(got["a"].Value) != "back" || len(got) != 2 {
 		t.Fatalf("records: %+v", got)
+	}
+	// The key that never existed still expects 0.
+	res = update(t, s, k, T0, put("never", "now", 0)) // 5
+	if res.Records[0].SyncCount != 5 {
+		t.Fatalf("first write of a key removed before it existed: %+v", res.Records)
+	}
+	// An update of nothing but such removals stores nothing, yet counts:
+	// clients (iOS) expect the dataset's count to move by one per update.
+	res = update(t, s, k, T0, del("ghost", 0)) // 6
+	if res.Dataset.SyncCount != 6 || res.Records[0].SyncCount != 0 || len(records(t, s, k, 5)) != 0 {
+		t.Fatalf("removal of a key that never existed: %+v", res)
 	}
 }
 

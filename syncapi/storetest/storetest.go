@@ -41,7 +41,8 @@ func Run(t *testing.T, newStore func(t *testing.T) syncapi.Store) {
 		{"Secret", testSecret},
 		{"UpdateRecords_Race", func(t *testing.T, s syncapi.Store) { Race(t, 32, 20, s) }},
 	}
-	tests = append(tests, outboxTests...) // outbox.go
+	tests = append(tests, outboxTests...)  // outbox.go
+	tests = append(tests, hostileTests...) // hostile.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
