@@ -24,6 +24,7 @@ import (
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
+	"github.com/cognitosync/cognitosync/pipeline/streamlog"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/auth"
 	"github.com/cognitosync/cognitosync/syncapi/client"
@@ -53,7 +54,7 @@ type embeddedInfo struct {
 // same wiring as cmd/syncd (sqlstore, syncapi.Service, auth, httpapi) plus
 // the outbox forwarder and bulk runner publishing to the in-process stream.
 //
-// The stream is a durable log (outbox.StreamLog) in the worker's checkpoint
+// The stream is a durable log (streamlog.Log) in the worker's checkpoint
 // database (<data>/worker.db, or --database-url), next to the checkpoints:
 // the forwarder deletes an outbox row once its record is appended, and each
 // route reads the log as its own consumer group (<consumer-group>.<route>,
@@ -62,9 +63,9 @@ type embeddedInfo struct {
 type embedded struct {
 	store     *sqlstore.DB
 	svc       *syncapi.Service
-	stream    *outbox.StreamLog
+	stream    *streamlog.Log
 	streamDB  *sqldb.Handle
-	subs      []*outbox.LogSubscriber
+	subs      []*streamlog.Subscriber
 	stopTrim  context.CancelFunc
 	trimDone  chan struct{}
 	forwarder *outbox.Forwarder
@@ -107,7 +108,7 @@ func startEmbedded(ctx context.Context, c Config, reg prometheus.Registerer, log
 	if err != nil {
 		return nil, err
 	}
-	if e.stream, err = outbox.NewStreamLog(ctx, outbox.StreamLogConfig{DB: e.streamDB, Checkpoints: cps,
+	if e.stream, err = streamlog.New(ctx, streamlog.Config{DB: e.streamDB, Checkpoints: cps,
 		Log: log.With("component", "stream")}); err != nil {
 		return nil, err
 	}
@@ -182,7 +183,7 @@ func startEmbedded(ctx context.Context, c Config, reg prometheus.Registerer, log
 // goroutines start (NewRouter does); close closes the subscribers.
 func (e *embedded) subscriber(c Config) func(pipeline.Route) (message.Subscriber, error) {
 	return func(r pipeline.Route) (message.Subscriber, error) {
-		s, err := e.stream.NewSubscriber(outbox.LogSubscriberConfig{ConsumerGroup: c.ConsumerGroup + "." + r.Name})
+		s, err := e.stream.NewSubscriber(streamlog.SubscriberConfig{ConsumerGroup: c.ConsumerGroup + "." + r.Name})
 		if err != nil {
 			return nil, err
 		}

@@ -12,24 +12,24 @@ import (
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint/checkpointtest"
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 func TestStore_SQLite(t *testing.T) {
-	checkpointtest.Run(t, func(t *testing.T) kinesis.CheckpointStore {
+	checkpointtest.Run(t, func(t *testing.T) stream.CheckpointStore {
 		return open(t, filepath.Join(t.TempDir(), "cp.db"), nil)
 	})
 }
 
 func TestStore_Postgres(t *testing.T) {
 	newURL := postgresSchemas(t)
-	checkpointtest.Run(t, func(t *testing.T) kinesis.CheckpointStore {
+	checkpointtest.Run(t, func(t *testing.T) stream.CheckpointStore {
 		return open(t, newURL(t), nil)
 	})
 }
 
 func TestLeases_SQLite(t *testing.T) {
-	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) kinesis.LeaseStore {
+	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) stream.LeaseStore {
 		return open(t, filepath.Join(t.TempDir(), "cp.db"), now)
 	})
 	t.Run("DatabaseClock", func(t *testing.T) {
@@ -39,7 +39,7 @@ func TestLeases_SQLite(t *testing.T) {
 
 func TestLeases_Postgres(t *testing.T) {
 	newURL := postgresSchemas(t)
-	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) kinesis.LeaseStore {
+	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) stream.LeaseStore {
 		return open(t, newURL(t), now)
 	})
 	t.Run("DatabaseClock", func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	wk "github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // Short leases keep the test quick: a dead subscriber's shards move after
@@ -68,11 +69,11 @@ type mortalStores struct {
 
 func (m *mortalStores) die() { m.dead.Store(true) }
 
-func (m *mortalStores) SaveCheckpoint(ctx context.Context, group, stream, shardID string, cp wk.Checkpoint) error {
+func (m *mortalStores) SaveCheckpoint(ctx context.Context, group, topic, shardID string, cp stream.Checkpoint) error {
 	if m.dead.Load() {
 		return nil
 	}
-	return m.Store.SaveCheckpoint(ctx, group, stream, shardID, cp)
+	return m.Store.SaveCheckpoint(ctx, group, topic, shardID, cp)
 }
 
 func (m *mortalStores) AcquireLease(ctx context.Context, group, stream, shardID, owner string, ttl time.Duration) (bool, error) {
@@ -192,7 +193,7 @@ func TestSubscriber_Leases(t *testing.T) {
 				if err != nil {
 					t.Errorf("payload %q", msg.Payload)
 				}
-				log.add(delivery{sub: name, shard: msg.Metadata.Get(wk.MetadataShardID), id: id, at: time.Now()})
+				log.add(delivery{sub: name, shard: msg.Metadata.Get(stream.MetadataShardID), id: id, at: time.Now()})
 				msg.Ack()
 			}
 		}()

@@ -9,9 +9,11 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
-// leaser coordinates one subscription's leases (issue #4). It runs on the
+// leaser coordinates one subscription's leases. It runs on the
 // subscription's goroutine only, so its maps need no lock.
 //
 // Every RenewInterval a pass renews this owner's leases, writes its
@@ -349,7 +351,7 @@ func (l *leaser) heldIDs() []string {
 	return ids
 }
 
-func (l *leaser) startReader(ctx context.Context, id string, cp Checkpoint) {
+func (l *leaser) startReader(ctx context.Context, id string, cp stream.Checkpoint) {
 	h := l.held[id]
 	h.reading = true
 	l.sub.start(ctx, h.sh, cp, h.stop, &h.validUntil)

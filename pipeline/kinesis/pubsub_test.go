@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 
 	wk "github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // features are what this adapter guarantees, as Watermill's suite
@@ -55,7 +56,7 @@ var features = tests.Features{
 // One store for the whole package: every test uses fresh topics, and the
 // constructor's subscribers of one test share a group, so they continue from
 // each other's checkpoints like separate processes sharing PostgreSQL.
-var store = wk.NewMemoryCheckpointStore()
+var store = stream.NewMemoryCheckpointStore()
 
 func newPubSub(t *testing.T, group string, shards int32) (message.Publisher, message.Subscriber) {
 	t.Helper()
