@@ -14,9 +14,9 @@ import (
 	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
-// shardReader reads one shard: a fetching goroutine calls GetRecords (paced,
-// one response ahead) and turns the records into messages, and a
-// stream.Shard delivers them and checkpoints.
+// shardReader reads one shard: fetch calls GetRecords (paced, one response
+// ahead) and turns the records into messages, and a stream.Shard delivers
+// them and checkpoints.
 type shardReader struct {
 	sub    *subscription
 	shard  string
@@ -47,18 +47,7 @@ func (r *shardReader) run(ctx context.Context) (finished bool) {
 		r.sub.s.log.Error("kinesis: shard reader", err, r.fields())
 		return false
 	}
-	fctx, stopFetch := context.WithCancel(ctx)
-	batches := make(chan stream.Batch, 1)
-	fetchDone := make(chan struct{})
-	go func() {
-		defer close(fetchDone)
-		r.fetch(fctx, batches)
-	}()
-	defer func() {
-		stopFetch()
-		<-fetchDone
-	}()
-	return sh.Run(ctx, batches)
+	return sh.Run(ctx, r.fetch)
 }
 
 func (r *shardReader) fields() watermill.LogFields {

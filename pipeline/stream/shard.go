@@ -118,12 +118,31 @@ func NewShard(c ShardConfig) (*Shard, error) {
 		fields: watermill.LogFields{"stream": c.Stream, "shard": c.ShardID, "consumer_group": c.Group}}, nil
 }
 
-// Run delivers the records of batches until ctx ends, Stop closes, the
-// lease lapses, batches closes (the adapter's reader gave up; its
-// coordinator may start another Run later) or the shard ends. It saves
-// the acknowledged position before returning and reports whether the
-// shard was finished and checkpointed as such.
-func (s *Shard) Run(ctx context.Context, batches <-chan Batch) (finished bool) {
+// Run delivers the shard until ctx ends, Stop closes, the lease lapses,
+// read gives up or the shard ends. read is the adapter's reader: Run calls
+// it in a goroutine of its own, so that it reads one batch ahead of
+// delivery, and ends its context when delivery stops; read sends the
+// shard's records in order on out, and closes out when it returns (it
+// gave up: its coordinator may start another Run later). Run saves the
+// acknowledged position before returning and reports whether the shard
+// was finished and checkpointed as such.
+func (s *Shard) Run(ctx context.Context, read func(ctx context.Context, out chan<- Batch)) (finished bool) {
+	rctx, stopRead := context.WithCancel(ctx)
+	batches := make(chan Batch, 1)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		read(rctx, batches)
+	}()
+	defer func() {
+		stopRead()
+		<-readDone
+	}()
+	return s.deliverAll(ctx, batches)
+}
+
+// deliverAll is Run's loop over the batches read.
+func (s *Shard) deliverAll(ctx context.Context, batches <-chan Batch) (finished bool) {
 	defer s.flushFinal(ctx)
 	var tick <-chan time.Time
 	if s.c.CheckpointInterval > 0 {

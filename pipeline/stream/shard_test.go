@@ -44,7 +44,26 @@ func startShard(t *testing.T, c stream.ShardConfig) *run {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- sh.Run(ctx, r.batches) }()
+	go func() {
+		r.done <- sh.Run(ctx, func(ctx context.Context, out chan<- stream.Batch) {
+			defer close(out)
+			for {
+				select {
+				case b, ok := <-r.batches:
+					if !ok {
+						return
+					}
+					select {
+					case out <- b:
+					case <-ctx.Done():
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		r.wait(t)

@@ -272,10 +272,10 @@ type logEntry struct {
 }
 
 // entries reads up to limit records of a shard after seq, in order.
-func (l *Log) entries(ctx context.Context, stream, shard string, after int64, limit int) ([]logEntry, error) {
-	rows, err := l.c.DB.Read.QueryContext(ctx, l.read, stream, shard, after, limit)
+func (l *Log) entries(ctx context.Context, topic, shard string, after int64, limit int) ([]logEntry, error) {
+	rows, err := l.c.DB.Read.QueryContext(ctx, l.read, topic, shard, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("stream log %s/%s: read: %w", stream, shard, err)
+		return nil, fmt.Errorf("stream log %s/%s: read: %w", topic, shard, err)
 	}
 	defer rows.Close()
 	var out []logEntry
@@ -284,26 +284,26 @@ func (l *Log) entries(ctx context.Context, stream, shard string, after int64, li
 		var meta string
 		var ms int64
 		if err := rows.Scan(&e.seq, &e.key, &e.uuid, &meta, &e.payload, &ms); err != nil {
-			return nil, fmt.Errorf("stream log %s/%s: read: %w", stream, shard, err)
+			return nil, fmt.Errorf("stream log %s/%s: read: %w", topic, shard, err)
 		}
 		if err := json.Unmarshal([]byte(meta), &e.meta); err != nil {
-			return nil, fmt.Errorf("stream log %s/%s: record %d metadata: %w", stream, shard, e.seq, err)
+			return nil, fmt.Errorf("stream log %s/%s: record %d metadata: %w", topic, shard, e.seq, err)
 		}
 		e.appended = time.UnixMilli(ms).UTC()
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stream log %s/%s: read: %w", stream, shard, err)
+		return nil, fmt.Errorf("stream log %s/%s: read: %w", topic, shard, err)
 	}
 	return out, nil
 }
 
 // shards returns the stream's shards (those that ever had a record) and
 // their last sequence numbers.
-func (l *Log) shards(ctx context.Context, stream string) (map[string]int64, error) {
-	rows, err := l.c.DB.Read.QueryContext(ctx, l.listShards, stream)
+func (l *Log) shards(ctx context.Context, topic string) (map[string]int64, error) {
+	rows, err := l.c.DB.Read.QueryContext(ctx, l.listShards, topic)
 	if err != nil {
-		return nil, fmt.Errorf("stream log %s: shards: %w", stream, err)
+		return nil, fmt.Errorf("stream log %s: shards: %w", topic, err)
 	}
 	defer rows.Close()
 	out := map[string]int64{}
@@ -311,20 +311,20 @@ func (l *Log) shards(ctx context.Context, stream string) (map[string]int64, erro
 		var id string
 		var last int64
 		if err := rows.Scan(&id, &last); err != nil {
-			return nil, fmt.Errorf("stream log %s: shards: %w", stream, err)
+			return nil, fmt.Errorf("stream log %s: shards: %w", topic, err)
 		}
 		out[id] = last
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stream log %s: shards: %w", stream, err)
+		return nil, fmt.Errorf("stream log %s: shards: %w", topic, err)
 	}
 	return out, nil
 }
 
-// registerGroup records that group reads stream, for retention.
-func (l *Log) registerGroup(ctx context.Context, stream, group string) error {
-	if _, err := l.c.DB.DB.ExecContext(ctx, l.register, stream, group, l.c.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("stream log %s: register group %s: %w", stream, group, err)
+// registerGroup records that group reads topic, for retention.
+func (l *Log) registerGroup(ctx context.Context, topic, group string) error {
+	if _, err := l.c.DB.DB.ExecContext(ctx, l.register, topic, group, l.c.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("stream log %s: register group %s: %w", topic, group, err)
 	}
 	return nil
 }
@@ -332,10 +332,10 @@ func (l *Log) registerGroup(ctx context.Context, stream, group string) error {
 // ForgetGroup unregisters a consumer group (a route that was removed), so
 // that retention no longer waits for it. Its checkpoints stay; a later
 // Subscribe registers it again.
-func (l *Log) ForgetGroup(ctx context.Context, stream, group string) error {
+func (l *Log) ForgetGroup(ctx context.Context, topic, group string) error {
 	if _, err := l.c.DB.DB.ExecContext(ctx, l.c.DB.Dialect.Rebind(
-		"DELETE FROM stream_log_groups WHERE stream = ? AND consumer_group = ?"), stream, group); err != nil {
-		return fmt.Errorf("stream log %s: forget group %s: %w", stream, group, err)
+		"DELETE FROM stream_log_groups WHERE stream = ? AND consumer_group = ?"), topic, group); err != nil {
+		return fmt.Errorf("stream log %s: forget group %s: %w", topic, group, err)
 	}
 	return nil
 }
@@ -372,16 +372,16 @@ func (l *Log) Trim(ctx context.Context) (int64, error) {
 		return deleted, fmt.Errorf("stream log: trim: %w", err)
 	}
 	del := d.Rebind("DELETE FROM stream_log WHERE stream = ? AND shard_id = ? AND seq <= ?")
-	for stream, gs := range groups {
-		shards, err := l.shards(ctx, stream)
+	for topic, gs := range groups {
+		shards, err := l.shards(ctx, topic)
 		if err != nil {
 			return deleted, err
 		}
 		upTo := shards // the lowest checkpoint of any group, per shard
 		for _, g := range gs {
-			cps, err := l.c.Checkpoints.Checkpoints(ctx, g, stream)
+			cps, err := l.c.Checkpoints.Checkpoints(ctx, g, topic)
 			if err != nil {
-				return deleted, fmt.Errorf("stream log: trim %s: %w", stream, err)
+				return deleted, fmt.Errorf("stream log: trim %s: %w", topic, err)
 			}
 			for shard := range upTo {
 				upTo[shard] = min(upTo[shard], checkpointSeq(cps[shard]))
@@ -391,9 +391,9 @@ func (l *Log) Trim(ctx context.Context) (int64, error) {
 			if seq <= 0 {
 				continue
 			}
-			res, err := l.c.DB.DB.ExecContext(ctx, del, stream, shard, seq)
+			res, err := l.c.DB.DB.ExecContext(ctx, del, topic, shard, seq)
 			if err != nil {
-				return deleted, fmt.Errorf("stream log: trim %s/%s: %w", stream, shard, err)
+				return deleted, fmt.Errorf("stream log: trim %s/%s: %w", topic, shard, err)
 			}
 			n, _ := res.RowsAffected()
 			deleted += n

@@ -198,23 +198,14 @@ func (s *subscription) deliver(ctx context.Context, shard string) {
 		s.log().Error("stream log: shard", "shard", shard, "err", err)
 		return
 	}
-	fctx, stopFetch := context.WithCancel(ctx)
-	batches := make(chan stream.Batch, 1)
-	fetchDone := make(chan struct{})
-	go func() {
-		defer close(fetchDone)
-		s.fetch(fctx, shard, checkpointSeq(cp), batches)
-	}()
-	defer func() {
-		stopFetch()
-		<-fetchDone
-	}()
-	// The fetcher stops only with ctx, so Run returns only then.
-	sh.Run(ctx, batches)
+	// The reader stops only with ctx, so Run returns only then.
+	sh.Run(ctx, func(ctx context.Context, out chan<- stream.Batch) {
+		s.fetch(ctx, shard, checkpointSeq(cp), out)
+	})
 }
 
-// fetch reads the shard's records after seq into out, one batch ahead of
-// delivery, until ctx ends; it closes out.
+// fetch reads the shard's records after seq into out until ctx ends; it
+// closes out.
 func (s *subscription) fetch(ctx context.Context, shard string, after int64, out chan<- stream.Batch) {
 	defer close(out)
 	c := s.parent.c
