@@ -2,6 +2,7 @@ package streamlog
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -271,9 +272,30 @@ type logEntry struct {
 	appended time.Time
 }
 
-// entries reads up to limit records of a shard after seq, in order.
-func (l *Log) entries(ctx context.Context, topic, shard string, after int64, limit int) ([]logEntry, error) {
-	rows, err := l.c.DB.Read.QueryContext(ctx, l.read, topic, shard, after, limit)
+// prepareRead prepares one of the Log's read queries for a goroutine that
+// polls it again and again (a shard's reader), sparing SQLite the parse of
+// every poll; nil when preparing failed (the query then runs unprepared and
+// reports the error when used). The caller closes it.
+func (l *Log) prepareRead(ctx context.Context, q string) *sql.Stmt {
+	st, err := l.c.DB.Read.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// query runs q through st when prepared (prepareRead), else directly.
+func (l *Log) query(ctx context.Context, st *sql.Stmt, q string, args ...any) (*sql.Rows, error) {
+	if st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return l.c.DB.Read.QueryContext(ctx, q, args...)
+}
+
+// entries reads up to limit records of a shard after seq, in order; st is
+// l.read prepared, or nil.
+func (l *Log) entries(ctx context.Context, st *sql.Stmt, topic, shard string, after int64, limit int) ([]logEntry, error) {
+	rows, err := l.query(ctx, st, l.read, topic, shard, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("stream log %s/%s: read: %w", topic, shard, err)
 	}
@@ -299,9 +321,9 @@ func (l *Log) entries(ctx context.Context, topic, shard string, after int64, lim
 }
 
 // shards returns the stream's shards (those that ever had a record) and
-// their last sequence numbers.
-func (l *Log) shards(ctx context.Context, topic string) (map[string]int64, error) {
-	rows, err := l.c.DB.Read.QueryContext(ctx, l.listShards, topic)
+// their last sequence numbers; st is l.listShards prepared, or nil.
+func (l *Log) shards(ctx context.Context, st *sql.Stmt, topic string) (map[string]int64, error) {
+	rows, err := l.query(ctx, st, l.listShards, topic)
 	if err != nil {
 		return nil, fmt.Errorf("stream log %s: shards: %w", topic, err)
 	}
@@ -373,7 +395,7 @@ func (l *Log) Trim(ctx context.Context) (int64, error) {
 	}
 	del := d.Rebind("DELETE FROM stream_log WHERE stream = ? AND shard_id = ? AND seq <= ?")
 	for topic, gs := range groups {
-		shards, err := l.shards(ctx, topic)
+		shards, err := l.shards(ctx, nil, topic)
 		if err != nil {
 			return deleted, err
 		}

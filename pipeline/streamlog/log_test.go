@@ -3,7 +3,6 @@ package streamlog_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cognitosync/cognitosync/internal/sqldb"
+	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	"github.com/cognitosync/cognitosync/pipeline/stream"
 	"github.com/cognitosync/cognitosync/pipeline/streamlog"
@@ -30,24 +30,8 @@ func forEachDialect(t *testing.T, body func(t *testing.T, open logDB)) {
 		body(t, func(t *testing.T) *sqldb.Handle { return openHandle(t, path) })
 	})
 	t.Run("Postgres", func(t *testing.T) {
-		url := os.Getenv("SYNC_TEST_POSTGRES_URL")
-		if url == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("SYNC_TEST_POSTGRES_URL is not set (run deploy/local/services.sh)")
-			}
-			t.Skip("SYNC_TEST_POSTGRES_URL is not set")
-		}
-		admin := openHandle(t, url)
-		schema := fmt.Sprintf("streamlog_test_%d", time.Now().UnixNano())
-		if _, err := admin.DB.Exec("CREATE SCHEMA " + schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { admin.DB.Exec("DROP SCHEMA " + schema + " CASCADE") })
-		sep := "?"
-		if strings.Contains(url, "?") {
-			sep = "&"
-		}
-		body(t, func(t *testing.T) *sqldb.Handle { return openHandle(t, url+sep+"search_path="+schema) })
+		url := synctest.PostgresURL(t)
+		body(t, func(t *testing.T) *sqldb.Handle { return openHandle(t, url) })
 	})
 }
 

@@ -153,11 +153,16 @@ func (s *subscription) run(parentCtx context.Context) {
 		cancel()
 	}()
 	c := s.parent.c
+	l := s.parent.l
 	var readers sync.WaitGroup
 	known := map[string]bool{}
+	poll := l.prepareRead(ctx, l.listShards)
+	if poll != nil {
+		defer poll.Close()
+	}
 	for ctx.Err() == nil {
-		wake := s.parent.l.changed()
-		shards, err := s.parent.l.shards(ctx, s.topic)
+		wake := l.changed()
+		shards, err := l.shards(ctx, poll, s.topic)
 		if err != nil && ctx.Err() == nil {
 			s.log().Warn("stream log: list shards", "err", err)
 		}
@@ -209,9 +214,14 @@ func (s *subscription) deliver(ctx context.Context, shard string) {
 func (s *subscription) fetch(ctx context.Context, shard string, after int64, out chan<- stream.Batch) {
 	defer close(out)
 	c := s.parent.c
+	l := s.parent.l
+	st := l.prepareRead(ctx, l.read)
+	if st != nil {
+		defer st.Close()
+	}
 	for {
-		wake := s.parent.l.changed()
-		es, err := s.parent.l.entries(ctx, s.topic, shard, after, c.ReadBatch)
+		wake := l.changed()
+		es, err := l.entries(ctx, st, s.topic, shard, after, c.ReadBatch)
 		if ctx.Err() != nil {
 			return
 		}
