@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cognitosync/cognitosync/internal/retry"
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
@@ -157,7 +158,8 @@ func (b *BulkPublisher) Run(ctx context.Context, pool string, progress func(Bulk
 	}
 
 	failures := 0
-	for wait := 0; ; {
+	poll := b.c.Poll.New()
+	for {
 		d, err := b.c.Client.GetBulkPublishDetails(ctx, syncapi.PoolInput{IdentityPoolID: pool})
 		p.Polls++
 		if err != nil {
@@ -192,10 +194,9 @@ func (b *BulkPublisher) Run(ctx context.Context, pool string, progress func(Bulk
 			}
 			report(BulkPolled)
 		}
-		if !sleepCtx(ctx, b.c.Poll.Delay(wait)) {
+		if retry.Sleep(ctx, poll.NextBackOff()) != nil {
 			return p.Details, ctx.Err()
 		}
-		wait++
 	}
 }
 

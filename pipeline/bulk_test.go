@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -129,7 +130,7 @@ func enableStreaming(t *testing.T, api syncapi.SyncAPI, pool string) {
 }
 
 // TestBulkPublish_SucceedsThenAlreadyStreamed runs the in-process service with
-// pipeline/outbox's BulkRunner on the embedded stream: the job succeeds once
+// pipeline/outbox's BulkRunner on Watermill's gochannel: the job succeeds once
 // the consumer acked, a job already running is followed
 // (DuplicateRequestException), and one done within 24 h is reported
 // (AlreadyStreamedException), not an error.
@@ -141,7 +142,9 @@ func TestBulkPublish_SucceedsThenAlreadyStreamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	stream := outbox.NewEmbedded()
+	// Publish returns once the consumer acked, as syncd's bulk publisher
+	// returns once Kinesis took the records.
+	stream := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, nil)
 	defer stream.Close()
 	bulk, err := outbox.NewBulkRunner(outbox.BulkConfig{Store: store, Publisher: stream, Owner: "test"})
 	if err != nil {

@@ -4,38 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cognitosync/cognitosync/internal/retry"
 )
 
-// Backoff is a capped exponential backoff with jitter: retry n waits a
-// random duration in [d/2, d], d = min(Max, Initial·2ⁿ).
-type Backoff struct {
-	Initial time.Duration // 0: 100 ms
-	Max     time.Duration // 0: 30 s
-}
-
-// Delay returns the wait before retry number attempt (0-based).
-func (b Backoff) Delay(attempt int) time.Duration {
-	initial, maxD := b.Initial, b.Max
-	if initial <= 0 {
-		initial = 100 * time.Millisecond
-	}
-	if maxD <= 0 {
-		maxD = 30 * time.Second
-	}
-	d := initial
-	for i := 0; i < attempt && d < maxD; i++ {
-		d *= 2
-	}
-	d = min(d, maxD)
-	return d/2 + rand.N(d/2+1)
-}
+// Backoff is a capped exponential backoff with jitter, the one of the
+// whole tree: retry n waits a random duration in [d/2, d],
+// d = min(Max, Initial·2ⁿ). Zero fields take the defaults of the config
+// that holds it (the router's: 100 ms and 30 s).
+type Backoff = retry.Backoff
 
 // RouterConfig configures a Router.
 type RouterConfig struct {
@@ -66,8 +49,8 @@ type RouterConfig struct {
 	// the message is poisoned. 0: 5.
 	DecodeAttempts int
 	// ShardKey is the metadata key naming the shard a message came from
-	// (pipeline/kinesis MetadataShardID); Waiting reports by it. "": all
-	// messages count as one shard "".
+	// (stream.MetadataShardID, which every stream adapter sets); Waiting
+	// reports by it. "": all messages count as one shard "".
 	ShardKey string
 	// CloseTimeout bounds how long Close waits for handlers. 0: 30 s.
 	CloseTimeout time.Duration
@@ -87,6 +70,7 @@ func (c *RouterConfig) setDefaults() {
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = 30 * time.Second
 	}
+	c.Backoff = c.Backoff.WithDefaults(100*time.Millisecond, 30*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -136,8 +120,8 @@ type Router struct {
 	wm      *message.Router
 	metrics *routerMetrics
 
-	closing   chan struct{}
-	closeOnce sync.Once
+	closing     context.Context // done once Close was called
+	markClosing context.CancelFunc
 
 	mu       sync.Mutex
 	inflight map[routeShard]int
@@ -163,7 +147,8 @@ func NewRouter(c RouterConfig, log watermill.LoggerAdapter) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{c: c, log: log, wm: wm, metrics: m, closing: make(chan struct{}), inflight: map[routeShard]int{}}
+	r := &Router{c: c, log: log, wm: wm, metrics: m, inflight: map[routeShard]int{}}
+	r.closing, r.markClosing = context.WithCancel(context.Background())
 	for _, rt := range c.Routes {
 		sub, err := c.Subscriber(rt)
 		if err != nil {
@@ -190,7 +175,7 @@ func (r *Router) Running() chan struct{} { return r.wm.Running() }
 // the message is redelivered after restart), closes the subscribers and
 // waits up to CloseTimeout. Idempotent.
 func (r *Router) Close() error {
-	r.closeOnce.Do(func() { close(r.closing) })
+	r.markClosing()
 	return r.wm.Close()
 }
 
@@ -224,7 +209,7 @@ func (r *Router) handler(rt Route) message.NoPublishHandlerFunc {
 
 		ctx, cancel := context.WithCancel(msg.Context())
 		defer cancel()
-		stop := context.AfterFunc(closingContext(r.closing), cancel)
+		stop := context.AfterFunc(r.closing, cancel)
 		defer stop()
 
 		fields := watermill.LogFields{"route": rt.Name, "message_uuid": msg.UUID}
@@ -253,13 +238,14 @@ func (r *Router) handler(rt Route) message.NoPublishHandlerFunc {
 
 // decode runs the Decoder, retrying Transient errors.
 func (r *Router) decode(ctx context.Context, msg *message.Message, fields watermill.LogFields) ([]Change, error) {
+	backoff := r.c.Backoff.New()
 	for attempt := 0; ; attempt++ {
 		changes, err := r.c.Decoder(ctx, msg.Payload)
 		if err == nil || !IsTransient(err) || attempt+1 >= r.c.DecodeAttempts || ctx.Err() != nil {
 			return changes, err
 		}
 		r.log.Info("decoding failed, retrying", fields.Add(watermill.LogFields{"err": err, "attempt": attempt + 1}))
-		if !sleepCtx(ctx, r.c.Backoff.Delay(attempt)) {
+		if retry.Sleep(ctx, backoff.NextBackOff()) != nil {
 			return nil, ctx.Err()
 		}
 	}
@@ -269,6 +255,7 @@ func (r *Router) decode(ctx context.Context, msg *message.Message, fields waterm
 // refused it permanently (then it is poisoned for that sink).
 func (r *Router) deliver(ctx context.Context, rt Route, batch []Change, msg *message.Message, fields watermill.LogFields) error {
 	pending := append([]string(nil), rt.Sinks...)
+	backoff := r.c.Backoff.New()
 	for attempt := 0; ; attempt++ {
 		var left []string
 		for _, name := range pending {
@@ -297,7 +284,7 @@ func (r *Router) deliver(ctx context.Context, rt Route, batch []Change, msg *mes
 			return nil
 		}
 		pending = left
-		if !sleepCtx(ctx, r.c.Backoff.Delay(attempt)) {
+		if retry.Sleep(ctx, backoff.NextBackOff()) != nil {
 			return ctx.Err()
 		}
 	}
@@ -315,7 +302,8 @@ func (r *Router) poison(ctx context.Context, p Poisoned, msg *message.Message, f
 			p.Metadata[k] = v
 		}
 	}
-	for attempt := 0; ; attempt++ {
+	backoff := r.c.Backoff.New()
+	for {
 		err := r.c.Poison.Put(ctx, p)
 		if err == nil {
 			return nil
@@ -324,39 +312,9 @@ func (r *Router) poison(ctx context.Context, p Poisoned, msg *message.Message, f
 			return ctx.Err()
 		}
 		r.log.Error("poison sink failed, retrying; the route waits", err, fields)
-		if !sleepCtx(ctx, r.c.Backoff.Delay(attempt)) {
+		if retry.Sleep(ctx, backoff.NextBackOff()) != nil {
 			return ctx.Err()
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// closingContext is a context done when ch is closed.
-func closingContext(ch <-chan struct{}) context.Context {
-	return closedCtx(ch)
-}
-
-type closedCtx <-chan struct{}
-
-func (c closedCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c closedCtx) Done() <-chan struct{}       { return c }
-func (c closedCtx) Value(any) any               { return nil }
-func (c closedCtx) Err() error {
-	select {
-	case <-c:
-		return context.Canceled
-	default:
-		return nil
 	}
 }
 

@@ -376,9 +376,7 @@ func TestRouter_CloseWhileRetryingNacks(t *testing.T) {
 	h := startRouter(t, c)
 	msg := message.NewMessage(watermill.NewUUID(), record(t, "settings", 1, "k"))
 	sub.ch <- msg
-	for len(s.callTimes()) == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, func() bool { return len(s.callTimes()) > 0 })
 	if !h.router.Waiting("main", "") {
 		t.Error("Waiting = false while the message is stuck")
 	}

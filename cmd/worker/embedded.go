@@ -17,7 +17,7 @@ import (
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
-	"github.com/cognitosync/cognitosync/pipeline/outbox"
+	"github.com/cognitosync/cognitosync/pipeline/streamlog"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/client"
 )
@@ -44,7 +44,7 @@ type embeddedInfo struct {
 // SyncTrigger, …), its outbox forwarder and bulk runner publishing to the
 // in-process stream.
 //
-// The stream is a durable log (outbox.StreamLog) in the worker's checkpoint
+// The stream is a durable log (streamlog.Log) in the worker's checkpoint
 // database (<data>/worker.db, or --database-url), next to the checkpoints:
 // the forwarder deletes an outbox row once its record is appended, and each
 // route reads the log as its own consumer group (<consumer-group>.<route>,
@@ -52,9 +52,9 @@ type embeddedInfo struct {
 // resumes from its checkpoints, also after a restart or kill -9.
 type embedded struct {
 	srv      *server.Server
-	stream   *outbox.StreamLog
+	stream   *streamlog.Log
 	streamDB *sqldb.Handle
-	subs     []*outbox.LogSubscriber
+	subs     []*streamlog.Subscriber
 	stopTrim context.CancelFunc
 	trimDone chan struct{}
 	info     embeddedInfo
@@ -91,7 +91,7 @@ func startEmbedded(ctx context.Context, c Config, awsCfg aws.Config, reg *promet
 	if err != nil {
 		return nil, err
 	}
-	if e.stream, err = outbox.NewStreamLog(ctx, outbox.StreamLogConfig{DB: e.streamDB, Checkpoints: cps,
+	if e.stream, err = streamlog.New(ctx, streamlog.Config{DB: e.streamDB, Checkpoints: cps,
 		Log: log.With("component", "stream")}); err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func startEmbedded(ctx context.Context, c Config, awsCfg aws.Config, reg *promet
 // goroutines start (NewRouter does); close closes the subscribers.
 func (e *embedded) subscriber(c Config) func(pipeline.Route) (message.Subscriber, error) {
 	return func(r pipeline.Route) (message.Subscriber, error) {
-		s, err := e.stream.NewSubscriber(outbox.LogSubscriberConfig{ConsumerGroup: c.ConsumerGroup + "." + r.Name})
+		s, err := e.stream.NewSubscriber(streamlog.SubscriberConfig{ConsumerGroup: c.ConsumerGroup + "." + r.Name})
 		if err != nil {
 			return nil, err
 		}

@@ -32,7 +32,7 @@ import (
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/client"
 )
@@ -159,7 +159,7 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 		Topic: c.Stream, Routes: c.routes(), Sinks: sinks, Subscriber: subscriber, Poison: poison,
 		Decoder:  pipeline.StreamRecordDecoder(decodeHTTP),
 		Backoff:  pipeline.Backoff{Initial: c.RetryInitial, Max: c.RetryMax},
-		ShardKey: kinesis.MetadataShardID, CloseTimeout: c.ShutdownTimeout, Registerer: reg,
+		ShardKey: stream.MetadataShardID, CloseTimeout: c.ShutdownTimeout, Registerer: reg,
 	}, wlog)
 	if err != nil {
 		return err

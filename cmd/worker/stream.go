@@ -15,12 +15,13 @@ import (
 	"github.com/cognitosync/cognitosync/internal/server"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // kinesisSubscribers builds one Subscriber per route: consumer group
 // <group>.<route>, so every route has its own checkpoints and a route whose
 // sink is down holds back only its own position in each shard.
-func kinesisSubscribers(c Config, cfg aws.Config, cps kinesis.CheckpointStore, sm *streamMetrics, log watermill.LoggerAdapter) func(pipeline.Route) (message.Subscriber, error) {
+func kinesisSubscribers(c Config, cfg aws.Config, cps stream.CheckpointStore, sm *streamMetrics, log watermill.LoggerAdapter) func(pipeline.Route) (message.Subscriber, error) {
 	kc := awskinesis.NewFromConfig(cfg, func(o *awskinesis.Options) {
 		if c.KinesisEndpoint != "" {
 			o.BaseEndpoint = aws.String(c.KinesisEndpoint)
@@ -29,7 +30,7 @@ func kinesisSubscribers(c Config, cfg aws.Config, cps kinesis.CheckpointStore, s
 	// Workers of one consumer group share the shards through leases in the
 	// checkpoint database; one owner name per process, each
 	// route in its own group.
-	leases, _ := cps.(kinesis.LeaseStore)
+	leases, _ := cps.(stream.LeaseStore)
 	owner := server.ProcessOwner()
 	return func(r pipeline.Route) (message.Subscriber, error) {
 		sub, err := kinesis.NewSubscriber(kinesis.SubscriberConfig{
@@ -112,7 +113,7 @@ func (m *streamMetrics) onGetRecords(route string) func(kinesis.GetRecordsInfo) 
 }
 
 // checkpoints wraps a CheckpointStore to time each route's checkpoints.
-func (m *streamMetrics) checkpoints(route string, next kinesis.CheckpointStore) kinesis.CheckpointStore {
+func (m *streamMetrics) checkpoints(route string, next stream.CheckpointStore) stream.CheckpointStore {
 	return timedCheckpoints{next: next, saved: func(shard string) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -154,16 +155,16 @@ func (m *streamMetrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 type timedCheckpoints struct {
-	next  kinesis.CheckpointStore
+	next  stream.CheckpointStore
 	saved func(shard string)
 }
 
-func (t timedCheckpoints) Checkpoints(ctx context.Context, group, stream string) (map[string]kinesis.Checkpoint, error) {
-	return t.next.Checkpoints(ctx, group, stream)
+func (t timedCheckpoints) Checkpoints(ctx context.Context, group, topic string) (map[string]stream.Checkpoint, error) {
+	return t.next.Checkpoints(ctx, group, topic)
 }
 
-func (t timedCheckpoints) SaveCheckpoint(ctx context.Context, group, stream, shardID string, cp kinesis.Checkpoint) error {
-	if err := t.next.SaveCheckpoint(ctx, group, stream, shardID, cp); err != nil {
+func (t timedCheckpoints) SaveCheckpoint(ctx context.Context, group, topic, shardID string, cp stream.Checkpoint) error {
+	if err := t.next.SaveCheckpoint(ctx, group, topic, shardID, cp); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
 	t.saved(shardID)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cognitosync/cognitosync/internal/sqldb"
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // stmt is a lease statement whose clock is either an SQL expression (the
@@ -101,95 +101,95 @@ UNION SELECT owner FROM kinesis_leases WHERE ` + key + ` AND expires_at > @now O
 	}
 }
 
-// AcquireLease implements kinesis.LeaseStore.
-func (s *Store) AcquireLease(ctx context.Context, group, stream, shardID, owner string, ttl time.Duration) (bool, error) {
-	res, err := s.c.DB.DB.ExecContext(ctx, s.l.acquire.text, s.args(s.l.acquire, group, stream, shardID, owner, ttl.Milliseconds())...)
+// AcquireLease implements stream.LeaseStore.
+func (s *Store) AcquireLease(ctx context.Context, group, topic, shardID, owner string, ttl time.Duration) (bool, error) {
+	res, err := s.c.DB.DB.ExecContext(ctx, s.l.acquire.text, s.args(s.l.acquire, group, topic, shardID, owner, ttl.Milliseconds())...)
 	if err != nil {
-		return false, fmt.Errorf("acquire lease %s/%s/%s: %w", group, stream, shardID, err)
+		return false, fmt.Errorf("acquire lease %s/%s/%s: %w", group, topic, shardID, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("acquire lease %s/%s/%s: %w", group, stream, shardID, err)
+		return false, fmt.Errorf("acquire lease %s/%s/%s: %w", group, topic, shardID, err)
 	}
 	return n == 1, nil
 }
 
-// RenewLease implements kinesis.LeaseStore.
-func (s *Store) RenewLease(ctx context.Context, group, stream, shardID, owner string, ttl time.Duration) (bool, error) {
-	res, err := s.c.DB.DB.ExecContext(ctx, s.l.renew.text, s.args(s.l.renew, ttl.Milliseconds(), group, stream, shardID, owner)...)
+// RenewLease implements stream.LeaseStore.
+func (s *Store) RenewLease(ctx context.Context, group, topic, shardID, owner string, ttl time.Duration) (bool, error) {
+	res, err := s.c.DB.DB.ExecContext(ctx, s.l.renew.text, s.args(s.l.renew, ttl.Milliseconds(), group, topic, shardID, owner)...)
 	if err != nil {
-		return false, fmt.Errorf("renew lease %s/%s/%s: %w", group, stream, shardID, err)
+		return false, fmt.Errorf("renew lease %s/%s/%s: %w", group, topic, shardID, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("renew lease %s/%s/%s: %w", group, stream, shardID, err)
+		return false, fmt.Errorf("renew lease %s/%s/%s: %w", group, topic, shardID, err)
 	}
 	return n == 1, nil
 }
 
-// ReleaseLease implements kinesis.LeaseStore.
-func (s *Store) ReleaseLease(ctx context.Context, group, stream, shardID, owner string) error {
-	if _, err := s.c.DB.DB.ExecContext(ctx, s.l.release.text, s.args(s.l.release, group, stream, shardID, owner)...); err != nil {
-		return fmt.Errorf("release lease %s/%s/%s: %w", group, stream, shardID, err)
+// ReleaseLease implements stream.LeaseStore.
+func (s *Store) ReleaseLease(ctx context.Context, group, topic, shardID, owner string) error {
+	if _, err := s.c.DB.DB.ExecContext(ctx, s.l.release.text, s.args(s.l.release, group, topic, shardID, owner)...); err != nil {
+		return fmt.Errorf("release lease %s/%s/%s: %w", group, topic, shardID, err)
 	}
 	return nil
 }
 
-// Leases implements kinesis.LeaseStore.
-func (s *Store) Leases(ctx context.Context, group, stream string) ([]kinesis.Lease, error) {
-	rows, err := s.c.DB.Read.QueryContext(ctx, s.l.list.text, s.args(s.l.list, group, stream)...)
+// Leases implements stream.LeaseStore.
+func (s *Store) Leases(ctx context.Context, group, topic string) ([]stream.Lease, error) {
+	rows, err := s.c.DB.Read.QueryContext(ctx, s.l.list.text, s.args(s.l.list, group, topic)...)
 	if err != nil {
-		return nil, fmt.Errorf("leases %s/%s: %w", group, stream, err)
+		return nil, fmt.Errorf("leases %s/%s: %w", group, topic, err)
 	}
 	defer rows.Close()
-	var out []kinesis.Lease
+	var out []stream.Lease
 	for rows.Next() {
-		var l kinesis.Lease
+		var l stream.Lease
 		var exp, live int64
 		if err := rows.Scan(&l.ShardID, &l.Owner, &exp, &live); err != nil {
-			return nil, fmt.Errorf("leases %s/%s: %w", group, stream, err)
+			return nil, fmt.Errorf("leases %s/%s: %w", group, topic, err)
 		}
 		l.Expires, l.Live = time.UnixMilli(exp), live != 0
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("leases %s/%s: %w", group, stream, err)
+		return nil, fmt.Errorf("leases %s/%s: %w", group, topic, err)
 	}
 	return out, nil
 }
 
-// Heartbeat implements kinesis.LeaseStore. It also deletes the rows of
+// Heartbeat implements stream.LeaseStore. It also deletes the rows of
 // owners gone for an hour.
-func (s *Store) Heartbeat(ctx context.Context, group, stream, owner string, ttl time.Duration) error {
+func (s *Store) Heartbeat(ctx context.Context, group, topic, owner string, ttl time.Duration) error {
 	var err error
 	if ttl <= 0 {
-		_, err = s.c.DB.DB.ExecContext(ctx, s.l.leave.text, s.args(s.l.leave, group, stream, owner)...)
-	} else if _, err = s.c.DB.DB.ExecContext(ctx, s.l.heartbeat.text, s.args(s.l.heartbeat, group, stream, owner, ttl.Milliseconds())...); err == nil {
-		_, err = s.c.DB.DB.ExecContext(ctx, s.l.prune.text, s.args(s.l.prune, group, stream)...)
+		_, err = s.c.DB.DB.ExecContext(ctx, s.l.leave.text, s.args(s.l.leave, group, topic, owner)...)
+	} else if _, err = s.c.DB.DB.ExecContext(ctx, s.l.heartbeat.text, s.args(s.l.heartbeat, group, topic, owner, ttl.Milliseconds())...); err == nil {
+		_, err = s.c.DB.DB.ExecContext(ctx, s.l.prune.text, s.args(s.l.prune, group, topic)...)
 	}
 	if err != nil {
-		return fmt.Errorf("lease heartbeat %s/%s/%s: %w", group, stream, owner, err)
+		return fmt.Errorf("lease heartbeat %s/%s/%s: %w", group, topic, owner, err)
 	}
 	return nil
 }
 
-// Owners implements kinesis.LeaseStore.
-func (s *Store) Owners(ctx context.Context, group, stream string) ([]string, error) {
-	rows, err := s.c.DB.Read.QueryContext(ctx, s.l.owners.text, s.args(s.l.owners, group, stream, group, stream)...)
+// Owners implements stream.LeaseStore.
+func (s *Store) Owners(ctx context.Context, group, topic string) ([]string, error) {
+	rows, err := s.c.DB.Read.QueryContext(ctx, s.l.owners.text, s.args(s.l.owners, group, topic, group, topic)...)
 	if err != nil {
-		return nil, fmt.Errorf("lease owners %s/%s: %w", group, stream, err)
+		return nil, fmt.Errorf("lease owners %s/%s: %w", group, topic, err)
 	}
 	defer rows.Close()
 	out := []string{}
 	for rows.Next() {
 		var o string
 		if err := rows.Scan(&o); err != nil {
-			return nil, fmt.Errorf("lease owners %s/%s: %w", group, stream, err)
+			return nil, fmt.Errorf("lease owners %s/%s: %w", group, topic, err)
 		}
 		out = append(out, o)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("lease owners %s/%s: %w", group, stream, err)
+		return nil, fmt.Errorf("lease owners %s/%s: %w", group, topic, err)
 	}
 	return out, nil
 }

@@ -1,5 +1,8 @@
-// Package checkpoint is the SQL CheckpointStore and LeaseStore of
-// pipeline/kinesis, on SQLite or PostgreSQL through internal/sqldb.
+// Package checkpoint is the SQL stream.CheckpointStore and
+// stream.LeaseStore (pipeline/stream), on SQLite or PostgreSQL through
+// internal/sqldb: the positions and shard leases of both stream adapters
+// (pipeline/kinesis, pipeline/streamlog). Its tables keep the kinesis_
+// prefix they were created with.
 package checkpoint
 
 import (
@@ -12,7 +15,7 @@ import (
 	"time"
 
 	"github.com/cognitosync/cognitosync/internal/sqldb"
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 //go:embed migrations
@@ -55,8 +58,8 @@ type Store struct {
 }
 
 var (
-	_ kinesis.CheckpointStore = (*Store)(nil)
-	_ kinesis.LeaseStore      = (*Store)(nil)
+	_ stream.CheckpointStore = (*Store)(nil)
+	_ stream.LeaseStore      = (*Store)(nil)
 )
 
 // New migrates the database (component "checkpoint") and returns a Store.
@@ -73,7 +76,7 @@ func New(ctx context.Context, c Config) (*Store, error) {
 		return nil, err
 	}
 	d := c.DB.Dialect
-	// The upsert only moves a checkpoint forward (kinesis.Advances): never
+	// The upsert only moves a checkpoint forward (stream.Advances): never
 	// past a finished one, and to a numerically higher sequence number,
 	// compared as (length, text) since the numbers are decimal strings
 	// without leading zeros that exceed BIGINT.
@@ -96,38 +99,38 @@ func New(ctx context.Context, c Config) (*Store, error) {
 	return st, nil
 }
 
-// Checkpoints implements kinesis.CheckpointStore.
-func (s *Store) Checkpoints(ctx context.Context, group, stream string) (map[string]kinesis.Checkpoint, error) {
-	rows, err := s.c.DB.Read.QueryContext(ctx, s.list, group, stream)
+// Checkpoints implements stream.CheckpointStore.
+func (s *Store) Checkpoints(ctx context.Context, group, topic string) (map[string]stream.Checkpoint, error) {
+	rows, err := s.c.DB.Read.QueryContext(ctx, s.list, group, topic)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoints %s/%s: %w", group, stream, err)
+		return nil, fmt.Errorf("checkpoints %s/%s: %w", group, topic, err)
 	}
 	defer rows.Close()
-	out := map[string]kinesis.Checkpoint{}
+	out := map[string]stream.Checkpoint{}
 	for rows.Next() {
 		var id, seq string
 		var fin int64
 		if err := rows.Scan(&id, &seq, &fin); err != nil {
-			return nil, fmt.Errorf("checkpoints %s/%s: %w", group, stream, err)
+			return nil, fmt.Errorf("checkpoints %s/%s: %w", group, topic, err)
 		}
-		out[id] = kinesis.Checkpoint{SequenceNumber: seq, Finished: fin != 0}
+		out[id] = stream.Checkpoint{SequenceNumber: seq, Finished: fin != 0}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("checkpoints %s/%s: %w", group, stream, err)
+		return nil, fmt.Errorf("checkpoints %s/%s: %w", group, topic, err)
 	}
 	return out, nil
 }
 
-// SaveCheckpoint implements kinesis.CheckpointStore.
-func (s *Store) SaveCheckpoint(ctx context.Context, group, stream, shardID string, cp kinesis.Checkpoint) error {
+// SaveCheckpoint implements stream.CheckpointStore.
+func (s *Store) SaveCheckpoint(ctx context.Context, group, topic, shardID string, cp stream.Checkpoint) error {
 	fin := 0
 	if cp.Finished {
 		fin = 1
 	}
 	seq := strings.TrimLeft(cp.SequenceNumber, "0")
-	if _, err := s.c.DB.DB.ExecContext(ctx, s.save, group, stream, shardID, seq, fin,
+	if _, err := s.c.DB.DB.ExecContext(ctx, s.save, group, topic, shardID, seq, fin,
 		s.c.Now().UTC().Format(time.RFC3339Nano)); err != nil {
-		return fmt.Errorf("save checkpoint %s/%s/%s: %w", group, stream, shardID, err)
+		return fmt.Errorf("save checkpoint %s/%s/%s: %w", group, topic, shardID, err)
 	}
 	return nil
 }

@@ -12,24 +12,24 @@ import (
 	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint/checkpointtest"
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 func TestStore_SQLite(t *testing.T) {
-	checkpointtest.Run(t, func(t *testing.T) kinesis.CheckpointStore {
+	checkpointtest.Run(t, func(t *testing.T) stream.CheckpointStore {
 		return open(t, filepath.Join(t.TempDir(), "cp.db"), nil)
 	})
 }
 
 func TestStore_Postgres(t *testing.T) {
 	newURL := postgresSchemas(t)
-	checkpointtest.Run(t, func(t *testing.T) kinesis.CheckpointStore {
+	checkpointtest.Run(t, func(t *testing.T) stream.CheckpointStore {
 		return open(t, newURL(t), nil)
 	})
 }
 
 func TestLeases_SQLite(t *testing.T) {
-	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) kinesis.LeaseStore {
+	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) stream.LeaseStore {
 		return open(t, filepath.Join(t.TempDir(), "cp.db"), now)
 	})
 	t.Run("DatabaseClock", func(t *testing.T) {
@@ -39,7 +39,7 @@ func TestLeases_SQLite(t *testing.T) {
 
 func TestLeases_Postgres(t *testing.T) {
 	newURL := postgresSchemas(t)
-	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) kinesis.LeaseStore {
+	checkpointtest.RunLeases(t, func(t *testing.T, now func() time.Time) stream.LeaseStore {
 		return open(t, newURL(t), now)
 	})
 	t.Run("DatabaseClock", func(t *testing.T) {
@@ -71,7 +71,20 @@ func testDatabaseClock(t *testing.T, st *checkpoint.Store) {
 	if d := ls[0].Expires.Sub(before.Add(ttl)); d < -time.Second || d > time.Second {
 		t.Errorf("lease expires %v, want about %v", ls[0].Expires, before.Add(ttl))
 	}
-	time.Sleep(ttl + 100*time.Millisecond)
+	// Wait for the database's clock to pass the expiry, as another worker
+	// would see it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ls, err := st.Leases(ctx, "g", "s")
+		if err != nil || len(ls) != 1 {
+			t.Fatalf("Leases = %+v, %v", ls, err)
+		}
+		if !ls[0].Live {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease still live 10s after a %v TTL: %+v", ttl, ls[0])
+		}
+	}
 	if !acquire("b") {
 		t.Fatal("b should take the expired lease")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	wk "github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // orderChecker records deliveries and checks that, per partition key,
@@ -46,7 +47,7 @@ func (c *orderChecker) see(msg *message.Message) {
 		c.dups++ // a redelivery of something already seen: allowed
 	case i == n:
 		c.next[key] = n + 1
-		c.shards[msg.Metadata.Get(wk.MetadataShardID)]++
+		c.shards[msg.Metadata.Get(stream.MetadataShardID)]++
 		c.nMsgs--
 		if c.nMsgs == 0 && !c.closed {
 			c.closed = true
@@ -54,7 +55,7 @@ func (c *orderChecker) see(msg *message.Message) {
 		}
 	default:
 		if len(c.errs) < 10 {
-			c.errs = append(c.errs, fmt.Sprintf("key %s: got %d before %d (shard %s)", key, i, n, msg.Metadata.Get(wk.MetadataShardID)))
+			c.errs = append(c.errs, fmt.Sprintf("key %s: got %d before %d (shard %s)", key, i, n, msg.Metadata.Get(stream.MetadataShardID)))
 		}
 	}
 }
@@ -84,7 +85,7 @@ func publishKeyed(t *testing.T, pub message.Publisher, topic string, keys, perKe
 	for i := range perKey {
 		for k := range keys {
 			m := message.NewMessage(watermill.NewUUID(), fmt.Appendf(nil, "k%d:%d", k, i))
-			m.Metadata.Set(wk.MetadataPartitionKey, fmt.Sprintf("k%d", k))
+			m.Metadata.Set(stream.MetadataPartitionKey, fmt.Sprintf("k%d", k))
 			msgs = append(msgs, m)
 		}
 	}

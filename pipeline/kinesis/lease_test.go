@@ -15,6 +15,7 @@ import (
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
 	wk "github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // Short leases keep the test quick: a dead subscriber's shards move after
@@ -64,29 +65,46 @@ func postgresStore(t *testing.T) *checkpoint.Store {
 type mortalStores struct {
 	*checkpoint.Store
 	dead atomic.Bool
+	// extended is when the last successful lease write (renewal or
+	// acquisition) was sent, unix nanoseconds: the database stamps the
+	// new expiry later than that, so no lease it extended expires before
+	// extended + the TTL.
+	extended atomic.Int64
+}
+
+func (m *mortalStores) extendedAt(start time.Time, ok bool, err error) {
+	if ok && err == nil {
+		m.extended.Store(max(m.extended.Load(), start.UnixNano()))
+	}
 }
 
 func (m *mortalStores) die() { m.dead.Store(true) }
 
-func (m *mortalStores) SaveCheckpoint(ctx context.Context, group, stream, shardID string, cp wk.Checkpoint) error {
+func (m *mortalStores) SaveCheckpoint(ctx context.Context, group, topic, shardID string, cp stream.Checkpoint) error {
 	if m.dead.Load() {
 		return nil
 	}
-	return m.Store.SaveCheckpoint(ctx, group, stream, shardID, cp)
+	return m.Store.SaveCheckpoint(ctx, group, topic, shardID, cp)
 }
 
 func (m *mortalStores) AcquireLease(ctx context.Context, group, stream, shardID, owner string, ttl time.Duration) (bool, error) {
 	if m.dead.Load() {
 		return false, nil
 	}
-	return m.Store.AcquireLease(ctx, group, stream, shardID, owner, ttl)
+	start := time.Now()
+	ok, err := m.Store.AcquireLease(ctx, group, stream, shardID, owner, ttl)
+	m.extendedAt(start, ok, err)
+	return ok, err
 }
 
 func (m *mortalStores) RenewLease(ctx context.Context, group, stream, shardID, owner string, ttl time.Duration) (bool, error) {
 	if m.dead.Load() {
 		return true, nil // the reader keeps going until Close; the row is not touched
 	}
-	return m.Store.RenewLease(ctx, group, stream, shardID, owner, ttl)
+	start := time.Now()
+	ok, err := m.Store.RenewLease(ctx, group, stream, shardID, owner, ttl)
+	m.extendedAt(start, ok, err)
+	return ok, err
 }
 
 func (m *mortalStores) ReleaseLease(ctx context.Context, group, stream, shardID, owner string) error {
@@ -125,6 +143,17 @@ func (l *deliveryLog) snapshot() []delivery {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]delivery(nil), l.all...)
+}
+
+// deliveriesSince returns the number of deliveries per shard since t.
+func (l *deliveryLog) deliveriesSince(t time.Time) map[string]int {
+	out := map[string]int{}
+	for _, d := range l.snapshot() {
+		if !d.at.Before(t) {
+			out[d.shard]++
+		}
+	}
+	return out
 }
 
 // shardsSince returns, per subscriber, the shards it delivered since t.
@@ -192,7 +221,7 @@ func TestSubscriber_Leases(t *testing.T) {
 				if err != nil {
 					t.Errorf("payload %q", msg.Payload)
 				}
-				log.add(delivery{sub: name, shard: msg.Metadata.Get(wk.MetadataShardID), id: id, at: time.Now()})
+				log.add(delivery{sub: name, shard: msg.Metadata.Get(stream.MetadataShardID), id: id, at: time.Now()})
 				msg.Ack()
 			}
 		}()
@@ -207,7 +236,14 @@ func TestSubscriber_Leases(t *testing.T) {
 	pubDone := make(chan struct{})
 	go func() {
 		defer close(pubDone)
-		for pubCtx.Err() == nil {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-pubCtx.Done():
+				return
+			case <-tick.C:
+			}
 			var batch []*message.Message
 			for range 10 {
 				id := published.Load() + int64(len(batch))
@@ -218,7 +254,6 @@ func TestSubscriber_Leases(t *testing.T) {
 				return
 			}
 			published.Add(int64(len(batch)))
-			time.Sleep(50 * time.Millisecond)
 		}
 	}()
 	defer func() { stopPub(); <-pubDone }()
@@ -250,16 +285,21 @@ func TestSubscriber_Leases(t *testing.T) {
 	exclusive := func(what string, want map[string]int) {
 		t.Helper()
 		from := time.Now().Add(300 * time.Millisecond) // in-flight handovers settle
-		// A window long enough for every shard to carry a message (and at
-		// least a second); kinesalite can stall under -race.
-		time.Sleep(1300 * time.Millisecond)
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			n := 0
-			for _, shards := range log.shardsSince(from) {
-				n += len(shards)
+		// A window in which every shard carries enough messages that two
+		// readers of one shard would both show (about 0.4 s of publishing;
+		// longer when kinesalite stalls under -race).
+		const perShard = 20
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			counts := log.deliveriesSince(from)
+			enough := len(counts) == 4
+			for _, n := range counts {
+				enough = enough && n >= perShard
 			}
-			if n >= 4 {
+			if enough {
 				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: deliveries per shard since the window opened: %v, want %d each", what, counts, perShard)
 			}
 		}
 		by := log.shardsSince(from)
@@ -296,8 +336,10 @@ func TestSubscriber_Leases(t *testing.T) {
 	killed := time.Now()
 	<-a.done
 	took := waitHeld("b takes over", testLeaseTTL+10*time.Second, map[string]int{"b": 4}).Sub(killed)
-	if took < testLeaseTTL-2*testRenew {
-		t.Errorf("b took a's shards %v after its death, before the lease TTL %v", took, testLeaseTTL)
+	// Not before a's last lease write expired (the database's clock is
+	// this host's).
+	if expired := time.Unix(0, a.stores.extended.Load()).Add(testLeaseTTL); killed.Add(took).Before(expired) {
+		t.Errorf("b took a's shards %v after its death, %v before a's leases expired", took, expired.Sub(killed.Add(took)))
 	}
 	t.Logf("takeover after death: %v", took)
 	exclusive("b alone", map[string]int{"b": 4})

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // leaser coordinates one subscription's leases. It runs on the
@@ -160,18 +162,22 @@ func (l *leaser) release(ctx context.Context, shard string) {
 }
 
 // shutdown runs when the subscription ends: readers have been cancelled;
-// once they have saved their checkpoints, the leases are released and the
-// heartbeat removed, so that other owners take the shards at once.
+// once they have saved their checkpoints, the heartbeat is removed and the
+// leases are released, so that other owners take the shards at once. In
+// that order: an owner with a heartbeat and no lease looks like one that
+// just joined, and the others would hand it a lease (and then not take
+// that shard back for a LeaseTTL); without the heartbeat the leaving owner
+// counts only while it still holds leases.
 func (l *leaser) shutdown(ctx context.Context) {
 	l.sub.wg.Wait()
-	for id := range l.held {
-		l.release(ctx, id)
-		delete(l.held, id)
-	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.c.LeaseTTL)
 	defer cancel()
 	if err := l.c.Leases.Heartbeat(hctx, l.c.ConsumerGroup, l.sub.stream, l.c.Owner, 0); err != nil {
 		l.sub.s.log.Error("kinesis: remove lease heartbeat", err, l.fields(""))
+	}
+	for id := range l.held {
+		l.release(ctx, id)
+		delete(l.held, id)
 	}
 	l.report()
 }
@@ -182,6 +188,13 @@ func (l *leaser) pass(ctx context.Context) {
 	group, stream := c.ConsumerGroup, l.sub.stream
 	log := l.sub.s.log
 	defer l.report()
+	// The heartbeat and acquisitions are waited for even when ctx ends
+	// meanwhile: a write abandoned on cancellation can still commit on
+	// its pooled connection after shutdown's release and heartbeat removal,
+	// and then count this owner as live, or hold a lease, for a whole
+	// LeaseTTL.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.LeaseTTL)
+	defer cancel()
 
 	for _, id := range l.heldIDs() {
 		h := l.held[id]
@@ -206,7 +219,7 @@ func (l *leaser) pass(ctx context.Context) {
 		}
 	}
 
-	if err := c.Leases.Heartbeat(ctx, group, stream, c.Owner, c.LeaseTTL); err != nil {
+	if err := c.Leases.Heartbeat(wctx, group, stream, c.Owner, c.LeaseTTL); err != nil {
 		if ctx.Err() == nil {
 			log.Error("kinesis: lease heartbeat", err, l.fields(""))
 		}
@@ -291,11 +304,11 @@ func (l *leaser) pass(ctx context.Context) {
 		rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
 		var got []readable
 		for _, sh := range free {
-			if mine >= target {
+			if mine >= target || ctx.Err() != nil {
 				break
 			}
 			start := time.Now()
-			ok, err := c.Leases.AcquireLease(ctx, group, stream, sh.id, c.Owner, c.LeaseTTL)
+			ok, err := c.Leases.AcquireLease(wctx, group, stream, sh.id, c.Owner, c.LeaseTTL)
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Error("kinesis: acquire shard lease", err, l.fields(sh.id))
@@ -349,7 +362,7 @@ func (l *leaser) heldIDs() []string {
 	return ids
 }
 
-func (l *leaser) startReader(ctx context.Context, id string, cp Checkpoint) {
+func (l *leaser) startReader(ctx context.Context, id string, cp stream.Checkpoint) {
 	h := l.held[id]
 	h.reading = true
 	l.sub.start(ctx, h.sh, cp, h.stop, &h.validUntil)

@@ -5,14 +5,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // Marshaler turns a Watermill message into a record's data and a record
-// back into a message. The Subscriber adds the Metadata* keys itself.
+// back into a message. The Subscriber adds the stream.Metadata* keys
+// itself.
 type Marshaler interface {
 	Marshal(topic string, msg *message.Message) ([]byte, error)
 	Unmarshal(shardID string, r types.Record) (*message.Message, error)
@@ -122,17 +124,17 @@ func setRecordMetadata(msg *message.Message, shardID string, r types.Record, beh
 	if msg.Metadata == nil {
 		msg.Metadata = make(message.Metadata, 5)
 	}
-	msg.Metadata[MetadataShardID] = shardID
+	msg.Metadata[stream.MetadataShardID] = shardID
 	if r.SequenceNumber != nil {
-		msg.Metadata[MetadataSequenceNumber] = *r.SequenceNumber
+		msg.Metadata[stream.MetadataSequenceNumber] = *r.SequenceNumber
 	}
 	if r.PartitionKey != nil {
-		msg.Metadata[MetadataPartitionKey] = *r.PartitionKey
+		msg.Metadata[stream.MetadataPartitionKey] = *r.PartitionKey
 	}
 	if r.ApproximateArrivalTimestamp != nil {
-		msg.Metadata[MetadataArrivalTime] = r.ApproximateArrivalTimestamp.UTC().Format(time.RFC3339Nano)
+		msg.Metadata[stream.MetadataArrivalTime] = stream.FormatArrivalTime(*r.ApproximateArrivalTimestamp)
 	}
 	if behind != nil {
-		msg.Metadata[MetadataMillisBehindLatest] = strconv.FormatInt(*behind, 10)
+		msg.Metadata[stream.MetadataMillisBehindLatest] = strconv.FormatInt(*behind, 10)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -12,7 +13,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/cognitosync/cognitosync/internal/retry"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
+
+// Backoff paces the retries of Publisher and Subscriber after throttling
+// and other errors: retry n waits a random duration in [d/2, d],
+// d = min(Max, Initial·2ⁿ), the backoff of the whole tree. Zero fields: 100 ms
+// and 5 s.
+type Backoff = retry.Backoff
 
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
@@ -21,7 +31,7 @@ type PublisherConfig struct {
 	// Marshaler turns messages into record data. nil: DefaultMarshaler.
 	Marshaler Marshaler
 	// PartitionKey picks a message's partition key. nil: the message's
-	// MetadataPartitionKey metadata, or its UUID when that is empty.
+	// stream.MetadataPartitionKey metadata, or its UUID when that is empty.
 	PartitionKey func(topic string, msg *message.Message) string
 	// CreateStreamShards > 0 creates a missing stream with that many shards
 	// (tests, local runs). 0: publishing to a missing stream fails.
@@ -49,7 +59,7 @@ func (c *PublisherConfig) setDefaults() {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 10
 	}
-	c.Backoff.setDefaults()
+	c.Backoff = c.Backoff.WithDefaults(100*time.Millisecond, 5*time.Second)
 }
 
 // Validate reports missing required fields.
@@ -64,9 +74,10 @@ func (c PublisherConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// DefaultPartitionKey is the message's MetadataPartitionKey, or its UUID.
+// DefaultPartitionKey is the message's stream.MetadataPartitionKey, or its
+// UUID.
 func DefaultPartitionKey(_ string, msg *message.Message) string {
-	if k := msg.Metadata.Get(MetadataPartitionKey); k != "" {
+	if k := msg.Metadata.Get(stream.MetadataPartitionKey); k != "" {
 		return k
 	}
 	return msg.UUID
@@ -193,8 +204,9 @@ func batches(entries []entry) [][]entry {
 func (p *Publisher) put(ctx context.Context, stream string, batch []entry) error {
 	pending := batch
 	var lastErr error
+	backoff := p.c.Backoff.New()
 	for attempt := 0; attempt < p.c.MaxAttempts; attempt++ {
-		if attempt > 0 && !sleep(ctx, p.c.Backoff.Delay(attempt-1)) {
+		if attempt > 0 && retry.Sleep(ctx, backoff.NextBackOff()) != nil {
 			return ctx.Err()
 		}
 		in := &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: make([]types.PutRecordsRequestEntry, len(pending))}

@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 
 	wk "github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // features are what this adapter guarantees, as Watermill's suite
@@ -35,10 +36,9 @@ import (
 //     checkpoints is what TestContinueAfterSubscribeClose checks). A new
 //     group does read the retained history: TestNewSubscriberReceivesOldMessages
 //     below runs that test with a fresh group per subscriber.
-//   - ForceShort: the long variants (5,000-10,000 messages, 50 concurrent
-//     subscribers) pass too (SYNC_TEST_KINESIS_FULL=1: about 60s under -race
-//     on 2 cores, TestConcurrentSubscribe using 36s of its 45s timeout, too
-//     close for a loaded CI machine); the short counts cover every behaviour.
+//   - ForceShort false: TestPubSub runs the suite's full counts (5,000-10,000
+//     messages, 50 concurrent subscribers); `go test -short` runs the short
+//     ones.
 //   - RestartServiceCommand unset (TestReconnect skips): kinesalite keeps
 //     streams in memory, so a restart loses them and there is nothing to
 //     reconnect to.
@@ -49,13 +49,12 @@ var features = tests.Features{
 	GuaranteedOrderWithSingleSubscriber: true,
 	Persistent:                          true,
 	NewSubscriberReceivesOldMessages:    false,
-	ForceShort:                          true,
 }
 
 // One store for the whole package: every test uses fresh topics, and the
 // constructor's subscribers of one test share a group, so they continue from
 // each other's checkpoints like separate processes sharing PostgreSQL.
-var store = wk.NewMemoryCheckpointStore()
+var store = stream.NewMemoryCheckpointStore()
 
 func newPubSub(t *testing.T, group string, shards int32) (message.Publisher, message.Subscriber) {
 	t.Helper()
@@ -89,11 +88,7 @@ func newPubSub(t *testing.T, group string, shards int32) (message.Publisher, mes
 
 func TestPubSub(t *testing.T) {
 	kinesaliteEndpoint(t)
-	f := features
-	if os.Getenv("SYNC_TEST_KINESIS_FULL") == "1" {
-		f.ForceShort = false // the suite's full counts: ~60s under -race here
-	}
-	tests.TestPubSub(t, f,
+	tests.TestPubSub(t, features,
 		func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "suite", 1) },
 		func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
 			return newPubSub(t, group, 1)
@@ -103,11 +98,14 @@ func TestPubSub(t *testing.T) {
 
 // TestPubSubStressTest runs the suite 10 times in parallel on 3-shard
 // streams: shards read concurrently, messages spread by UUID partition keys.
-// Order holds per shard only, so GuaranteedOrder is off here.
+// Order holds per shard only, so GuaranteedOrder is off here; the short
+// counts (ForceShort) keep ten parallel suites within the test budget, the
+// full counts run once in TestPubSub.
 func TestPubSubStressTest(t *testing.T) {
 	kinesaliteEndpoint(t)
 	f := features
 	f.GuaranteedOrder = false
+	f.ForceShort = true
 	tests.TestPubSubStressTest(t, f,
 		func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "suite", 3) },
 		func(t *testing.T, group string) (message.Publisher, message.Subscriber) {

@@ -6,15 +6,17 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/cognitosync/cognitosync/internal/retry"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
-// shardReader reads one shard: a fetching goroutine calls GetRecords (paced,
-// one response ahead) and run delivers its records one at a time,
-// checkpointing after Ack.
+// shardReader reads one shard: fetch calls GetRecords (paced, one response
+// ahead) and turns the records into messages, and a stream.Shard delivers
+// them and checkpoints.
 type shardReader struct {
 	sub    *subscription
 	shard  string
@@ -30,184 +32,50 @@ type shardReader struct {
 	validUntil *atomic.Int64
 }
 
-// stopped reports whether the reader must stop delivering: its lease is
-// lost, handed over or past its local deadline.
-func (r *shardReader) stopped() bool {
-	if r.stop == nil {
-		return false
-	}
-	select {
-	case <-r.stop:
-		return true
-	default:
-	}
-	return time.Now().UnixNano() >= r.validUntil.Load()
-}
-
-type fetched struct {
-	records []types.Record
-	behind  *int64
-	end     bool // the shard is closed and these are its last records
-}
-
 // run delivers the shard until ctx is done or the shard ends; it reports
 // whether the shard was finished and checkpointed as such.
 func (r *shardReader) run(ctx context.Context) (finished bool) {
 	c := r.sub.s.c
-	fctx, stopFetch := context.WithCancel(ctx)
-	batches := make(chan fetched, 1)
-	fetchDone := make(chan struct{})
-	go func() {
-		defer close(fetchDone)
-		r.fetch(fctx, batches)
-	}()
-	defer func() {
-		stopFetch()
-		<-fetchDone
-	}()
-
-	acked, saved := r.start, r.start
-	lastSave := time.Now()
-	save := func(cp Checkpoint) bool {
-		// Saving must outlive the subscription's context: Close flushes.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		for attempt := 0; ; attempt++ {
-			err := c.Checkpoints.SaveCheckpoint(sctx, c.ConsumerGroup, r.sub.stream, r.shard, cp)
-			if err == nil {
-				saved, lastSave = cp.SequenceNumber, time.Now()
-				return true
-			}
-			r.sub.s.log.Error("kinesis: save checkpoint", err, r.fields())
-			if !sleep(sctx, c.Backoff.Delay(attempt)) {
-				return false
-			}
-		}
+	sc := stream.ShardConfig{Out: r.sub.out, Checkpoints: c.Checkpoints, Group: c.ConsumerGroup, Stream: r.sub.stream,
+		ShardID: r.shard, Start: r.start, CheckpointInterval: c.CheckpointInterval, NackResendSleep: c.NackResendSleep,
+		Backoff: c.Backoff, Stop: r.stop, Log: r.sub.s.log}
+	if r.validUntil != nil {
+		sc.ValidUntil = func() time.Time { return time.Unix(0, r.validUntil.Load()) }
 	}
-	flush := func() {
-		if acked != saved {
-			save(Checkpoint{SequenceNumber: acked})
-		}
+	sh, err := stream.NewShard(sc)
+	if err != nil {
+		r.sub.s.log.Error("kinesis: shard reader", err, r.fields())
+		return false
 	}
-	defer flush()
-
-	var tick <-chan time.Time
-	if c.CheckpointInterval > 0 {
-		t := time.NewTicker(c.CheckpointInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		var b fetched
-		var ok bool
-		select {
-		case b, ok = <-batches:
-		case <-tick:
-			flush()
-			continue
-		case <-ctx.Done():
-			return false
-		case <-r.stop: // nil without leases: never
-			return false
-		}
-		if !ok {
-			return false // the fetcher gave up; the coordinator restarts us
-		}
-		for _, rec := range b.records {
-			if !r.deliver(ctx, rec, b.behind) {
-				return false
-			}
-			acked = aws.ToString(rec.SequenceNumber)
-			if c.CheckpointInterval < 0 || time.Since(lastSave) >= c.CheckpointInterval {
-				flush()
-			}
-		}
-		if b.end {
-			// Children may start only once this is stored.
-			return save(Checkpoint{SequenceNumber: acked, Finished: true})
-		}
-	}
+	return sh.Run(ctx, r.fetch)
 }
 
 func (r *shardReader) fields() watermill.LogFields {
 	return watermill.LogFields{"stream": r.sub.stream, "shard": r.shard}
 }
 
-// deliver sends one record until it is Acked; false when ctx ended or the
-// lease was lost first. A message already sent is settled (Acked or Nacked)
-// before a lost lease stops the reader, so that the next owner does not
-// deliver it while this one is still handling it.
-func (r *shardReader) deliver(ctx context.Context, rec types.Record, behind *int64) bool {
-	c := r.sub.s.c
-	if r.stopped() {
-		return false
-	}
-	base, err := c.Marshaler.Unmarshal(r.shard, rec)
-	if err != nil {
-		// A record the marshaler cannot read can never be delivered; skip it
-		// loudly rather than block the shard forever.
-		r.sub.s.log.Error("kinesis: unmarshal record, skipping it", err,
-			watermill.LogFields{"stream": r.sub.stream, "shard": r.shard, "sequence_number": aws.ToString(rec.SequenceNumber)})
-		return true
-	}
-	setRecordMetadata(base, r.shard, rec, behind)
-	msg := base
-	for {
-		mctx, cancel := context.WithCancel(ctx)
-		msg.SetContext(mctx)
-		var lapse <-chan time.Time // the lease's local deadline, while waiting for the consumer
-		var lapseTimer *time.Timer
-		if r.validUntil != nil {
-			lapseTimer = time.NewTimer(time.Until(time.Unix(0, r.validUntil.Load())))
-			lapse = lapseTimer.C
+// records turns a GetRecords response into the shard's next records. A
+// record the marshaler cannot read can never be delivered: it is logged
+// and passed over (nil Msg) rather than block the shard forever.
+func (r *shardReader) records(res *kinesis.GetRecordsOutput) []stream.Record {
+	out := make([]stream.Record, len(res.Records))
+	for i, rec := range res.Records {
+		out[i].Seq = aws.ToString(rec.SequenceNumber)
+		msg, err := r.sub.s.c.Marshaler.Unmarshal(r.shard, rec)
+		if err != nil {
+			r.sub.s.log.Error("kinesis: unmarshal record, skipping it", err,
+				watermill.LogFields{"stream": r.sub.stream, "shard": r.shard, "sequence_number": out[i].Seq})
+			continue
 		}
-		select {
-		case r.sub.out <- msg:
-		case <-ctx.Done():
-			cancel()
-			return false
-		case <-r.stop:
-			cancel()
-			return false
-		case <-lapse:
-			cancel()
-			return false
-		}
-		if lapseTimer != nil {
-			lapseTimer.Stop()
-		}
-		select {
-		case <-msg.Acked():
-			cancel()
-			return true
-		case <-msg.Nacked():
-			cancel()
-			if r.stopped() || !sleep(ctx, c.NackResendSleep) {
-				return false
-			}
-			msg = base.Copy()
-		case <-ctx.Done():
-			cancel()
-			return wasAcked(msg) // an Ack given before Close still counts
-		}
+		setRecordMetadata(msg, r.shard, rec, res.MillisBehindLatest)
+		out[i].Msg = msg
 	}
-}
-
-// wasAcked reports whether m was acknowledged. A select that sees both a
-// cancelled context and an Ack picks one at random; checking again keeps an
-// Ack that came before Close from being dropped (and redelivered).
-func wasAcked(m *message.Message) bool {
-	select {
-	case <-m.Acked():
-		return true
-	default:
-		return false
-	}
+	return out
 }
 
 // fetch reads the shard into out until ctx is done, the shard ends or an
 // error that retrying cannot fix; it closes out.
-func (r *shardReader) fetch(ctx context.Context, out chan<- fetched) {
+func (r *shardReader) fetch(ctx context.Context, out chan<- stream.Batch) {
 	defer close(out)
 	c := r.sub.s.c
 	log := r.sub.s.log
@@ -218,9 +86,9 @@ func (r *shardReader) fetch(ctx context.Context, out chan<- fetched) {
 		return
 	}
 	var next time.Time
-	failures := 0
+	backoff := c.Backoff.New()
 	for {
-		if !sleep(ctx, time.Until(next)) {
+		if retry.Sleep(ctx, time.Until(next)) != nil {
 			return
 		}
 		res, err := c.Client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(iter), Limit: aws.Int32(c.GetRecordsLimit)})
@@ -240,15 +108,14 @@ func (r *shardReader) fetch(ctx context.Context, out chan<- fetched) {
 				continue
 			case isRetryable(err):
 				log.Debug("kinesis: GetRecords failed, backing off", watermill.LogFields{"stream": r.sub.stream, "shard": r.shard, "err": err})
-				next = time.Now().Add(c.Backoff.Delay(failures))
-				failures++
+				next = time.Now().Add(backoff.NextBackOff())
 				continue
 			default:
 				log.Error("kinesis: GetRecords", err, r.fields())
 				return
 			}
 		}
-		failures = 0
+		backoff.Reset()
 		size := 0
 		for _, rec := range res.Records {
 			size += len(rec.Data) + len(aws.ToString(rec.PartitionKey))
@@ -265,7 +132,7 @@ func (r *shardReader) fetch(ctx context.Context, out chan<- fetched) {
 		end := res.NextShardIterator == nil
 		if len(res.Records) > 0 || end {
 			select {
-			case out <- fetched{records: res.Records, behind: res.MillisBehindLatest, end: end}:
+			case out <- stream.Batch{Records: r.records(res), End: end}:
 			case <-ctx.Done():
 				return
 			}
@@ -289,7 +156,8 @@ func (r *shardReader) fetch(ctx context.Context, out chan<- fetched) {
 // nothing that arrived meanwhile is skipped.
 func (r *shardReader) iterator(ctx context.Context, after string, since time.Time) (string, bool) {
 	c := r.sub.s.c
-	for attempt := 0; ; attempt++ {
+	backoff := c.Backoff.New()
+	for {
 		in := &kinesis.GetShardIteratorInput{StreamName: aws.String(r.sub.stream), ShardId: aws.String(r.shard)}
 		switch {
 		case after != "":
@@ -321,7 +189,7 @@ func (r *shardReader) iterator(ctx context.Context, after string, since time.Tim
 			r.sub.s.log.Error("kinesis: GetShardIterator", err, r.fields())
 			return "", false
 		}
-		if !sleep(ctx, c.Backoff.Delay(attempt)) {
+		if retry.Sleep(ctx, backoff.NextBackOff()) != nil {
 			return "", false
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/cognitosync/cognitosync/internal/retry"
 )
 
 // streams remembers which streams are known to exist and be usable, so
@@ -54,7 +56,7 @@ func (s *streams) ensure(ctx context.Context, name string) error {
 		if attempt > 600 {
 			return fmt.Errorf("stream %s did not become active", name)
 		}
-		if !sleep(ctx, min(time.Duration(attempt+1)*50*time.Millisecond, time.Second)) {
+		if retry.Sleep(ctx, min(time.Duration(attempt+1)*50*time.Millisecond, time.Second)) != nil {
 			return ctx.Err()
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // SubscriberConfig configures a Subscriber.
@@ -24,9 +26,9 @@ type SubscriberConfig struct {
 	// continue from each other's checkpoints, another group reads the
 	// stream on its own. "": "default".
 	ConsumerGroup string
-	// Checkpoints stores positions. nil: a MemoryCheckpointStore of this
-	// Subscriber only (positions are lost on Close).
-	Checkpoints CheckpointStore
+	// Checkpoints stores positions. nil: a stream.MemoryCheckpointStore of
+	// this Subscriber only (positions are lost on Close).
+	Checkpoints stream.CheckpointStore
 	// Marshaler turns records into messages. nil: DefaultMarshaler.
 	Marshaler Marshaler
 	// StartAtLatest makes a shard without checkpoint start at LATEST (only
@@ -64,10 +66,10 @@ type SubscriberConfig struct {
 	// Backoff paces retries after throttling and other errors.
 	Backoff Backoff
 	// Leases shares the stream's shards between the subscribers of the
-	// consumer group: a shard is read only by the owner of its
-	// lease. nil: no leases, every subscriber of the group reads every
-	// shard (checkpoints still never move backwards).
-	Leases LeaseStore
+	// consumer group: a shard is read only by the owner of its lease. nil:
+	// no leases, every subscriber of the group reads every shard
+	// (checkpoints still never move backwards).
+	Leases stream.LeaseStore
 	// Owner names this Subscriber in leases; it must be unique among the
 	// group's subscribers (several route Subscribers of one process, each
 	// in its own group, may share it). "": a random id.
@@ -103,7 +105,7 @@ func (c *SubscriberConfig) setDefaults() {
 		c.ConsumerGroup = "default"
 	}
 	if c.Checkpoints == nil {
-		c.Checkpoints = NewMemoryCheckpointStore()
+		c.Checkpoints = stream.NewMemoryCheckpointStore()
 	}
 	if c.Marshaler == nil {
 		c.Marshaler = DefaultMarshaler{}
@@ -140,7 +142,7 @@ func (c *SubscriberConfig) setDefaults() {
 			c.RenewInterval = c.LeaseTTL / 3
 		}
 	}
-	c.Backoff.setDefaults()
+	c.Backoff = c.Backoff.WithDefaults(100*time.Millisecond, 5*time.Second)
 }
 
 // Validate reports missing or out-of-range fields.
@@ -203,9 +205,9 @@ func (s *Subscriber) SubscribeInitialize(topic string) error {
 
 // Subscribe reads the stream named topic until ctx is done or the
 // Subscriber closes; then the channel is closed, after the positions
-// acknowledged so far are checkpointed. Each shard is read in order and its
-// next message is sent only after the previous one is Acked; a Nacked
-// message is sent again after NackResendSleep.
+// acknowledged so far are checkpointed. Each shard is delivered by a
+// stream.Shard: in order, its next message only after the previous one is
+// Acked, a Nacked message again after NackResendSleep.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -285,7 +287,7 @@ func (sub *subscription) run(ctx context.Context) {
 	c := sub.s.c
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	failures := 0
+	backoff := c.Backoff.New()
 	for {
 		select {
 		case <-ctx.Done():
@@ -303,11 +305,10 @@ func (sub *subscription) run(ctx context.Context) {
 				return
 			}
 			sub.s.log.Error("kinesis: list shards", err, watermill.LogFields{"stream": sub.stream})
-			failures++
-			timer.Reset(c.Backoff.Delay(failures - 1))
+			timer.Reset(backoff.NextBackOff())
 			continue
 		}
-		failures = 0
+		backoff.Reset()
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -349,7 +350,7 @@ type readable struct {
 
 // readableShards returns the shards that are not finished and whose parents
 // are finished or trimmed away (children after parents), in shard id order.
-func readableShards(shards []types.Shard, cps map[string]Checkpoint) []readable {
+func readableShards(shards []types.Shard, cps map[string]stream.Checkpoint) []readable {
 	listed := make(map[string]bool, len(shards))
 	for _, sh := range shards {
 		listed[aws.ToString(sh.ShardId)] = true
@@ -371,7 +372,7 @@ func readableShards(shards []types.Shard, cps map[string]Checkpoint) []readable 
 }
 
 // start runs a reader of the shard from cp; it reports to sub.exited.
-func (sub *subscription) start(ctx context.Context, sh readable, cp Checkpoint, stop <-chan struct{}, validUntil *atomic.Int64) {
+func (sub *subscription) start(ctx context.Context, sh readable, cp stream.Checkpoint, stop <-chan struct{}, validUntil *atomic.Int64) {
 	r := &shardReader{sub: sub, shard: sh.id, start: cp.SequenceNumber,
 		latest: sub.s.c.StartAtLatest && !sh.hasParent, stop: stop, validUntil: validUntil}
 	sub.wg.Add(1)

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/cognitosync/cognitosync/pipeline/checkpoint/checkpointtest"
 	wk "github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // fakeKinesis is a function-field double for the publisher's limits tests:
@@ -49,7 +49,7 @@ func msgs(n, size int, key func(i int) string) []*message.Message {
 	for i := range n {
 		m := message.NewMessage(watermill.NewUUID(), bytes.Repeat([]byte("x"), size))
 		if key != nil {
-			m.Metadata.Set(wk.MetadataPartitionKey, key(i))
+			m.Metadata.Set(stream.MetadataPartitionKey, key(i))
 		}
 		out = append(out, m)
 	}
@@ -187,30 +187,6 @@ func TestMarshaler_RoundTripAndRaw(t *testing.T) {
 	}
 }
 
-func TestCompareSequenceNumbers(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0}, {"", "1", -1}, {"9", "10", -1}, {"10", "9", 1}, {"010", "10", 0},
-		{"49590338271490256608559692538361571095921575989136588898", "49590338271490256608559692540925702759324208523137515618", -1},
-	} {
-		if got := wk.CompareSequenceNumbers(tc.a, tc.b); got != tc.want {
-			t.Errorf("Compare(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
-func TestMemoryCheckpointStore(t *testing.T) {
-	checkpointtest.Run(t, func(*testing.T) wk.CheckpointStore { return wk.NewMemoryCheckpointStore() })
-}
-
-func TestMemoryLeaseStore(t *testing.T) {
-	checkpointtest.RunLeases(t, func(_ *testing.T, now func() time.Time) wk.LeaseStore {
-		return &wk.MemoryLeaseStore{Now: now}
-	})
-}
-
 func TestConfig_Validate(t *testing.T) {
 	if _, err := wk.NewPublisher(wk.PublisherConfig{}, nil); err == nil {
 		t.Error("publisher without Client accepted")
@@ -218,12 +194,12 @@ func TestConfig_Validate(t *testing.T) {
 	if _, err := wk.NewSubscriber(wk.SubscriberConfig{GetRecordsLimit: 20000}, nil); err == nil || !strings.Contains(err.Error(), "Client") || !strings.Contains(err.Error(), "GetRecordsLimit") {
 		t.Errorf("subscriber errors not joined: %v", err)
 	}
-	_, err := wk.NewSubscriber(wk.SubscriberConfig{Client: &fakeKinesis{}, Leases: wk.NewMemoryLeaseStore(),
+	_, err := wk.NewSubscriber(wk.SubscriberConfig{Client: &fakeKinesis{}, Leases: stream.NewMemoryLeaseStore(),
 		LeaseTTL: time.Second, RenewInterval: time.Second}, nil)
 	if err == nil || !strings.Contains(err.Error(), "RenewInterval") {
 		t.Errorf("RenewInterval not below LeaseTTL accepted: %v", err)
 	}
-	if _, err := wk.NewSubscriber(wk.SubscriberConfig{Client: &fakeKinesis{}, Leases: wk.NewMemoryLeaseStore()}, nil); err != nil {
+	if _, err := wk.NewSubscriber(wk.SubscriberConfig{Client: &fakeKinesis{}, Leases: stream.NewMemoryLeaseStore()}, nil); err != nil {
 		t.Errorf("lease defaults: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cognitosync/cognitosync/internal/retry"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/syncapi"
 )
@@ -130,6 +131,9 @@ func NewBulkRunner(c BulkConfig) (*BulkRunner, error) {
 	}
 	return b, nil
 }
+
+// pageBackoff paces the Publish attempts of one page.
+var pageBackoff = retry.Backoff{Initial: 200 * time.Millisecond, Max: 2 * time.Second}
 
 // errLostLease stops a job another process has taken over.
 var errLostLease = errors.New("bulk publish: lease lost")
@@ -302,14 +306,11 @@ func (b *BulkRunner) publish(ctx context.Context, pool string, cur *cursor) erro
 				return fmt.Errorf("dataset %s of identity %s: %w", d.Key.Name, d.Key.IdentityID, err)
 			}
 		}
+		backoff := pageBackoff.New()
 		for attempt := 1; ; attempt++ {
 			err = b.c.Publisher.Publish(cs.StreamName, msgs...)
-			if err == nil || ctx.Err() != nil || attempt == b.c.Attempts {
+			if err == nil || attempt == b.c.Attempts || retry.Sleep(ctx, backoff.NextBackOff()) != nil {
 				break
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
 		}
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline/kinesis"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
@@ -40,7 +41,7 @@ func (c *capture) Publish(_ string, msgs ...*message.Message) error {
 	defer c.mu.Unlock()
 	for _, m := range msgs {
 		c.entries = append(c.entries, types.PutRecordsRequestEntry{Data: m.Payload,
-			PartitionKey: aws.String(m.Metadata.Get(kinesis.MetadataPartitionKey))})
+			PartitionKey: aws.String(m.Metadata.Get(stream.MetadataPartitionKey))})
 	}
 	return nil
 }
@@ -63,24 +64,11 @@ func (c *capture) Close() error { return nil }
 func BenchmarkBulkPublishKinesis(b *testing.B) {
 	kc := kinesaliteClient(b)
 	ctx := context.Background()
-	stream := fmt.Sprintf("bench-bulk-%d", time.Now().UnixNano())
-	if _, err := kc.CreateStream(ctx, &awskinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(1)}); err != nil {
-		b.Fatal(err)
-	}
-	for {
-		d, err := kc.DescribeStreamSummary(ctx, &awskinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if d.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	topic := synctest.NewStream(b, kc, 1)
 
 	s := openStore(b)
 	pool := "us-east-1:00000000-0000-0000-0000-000000000014"
-	streamingPool(b, s, pool, stream)
+	streamingPool(b, s, pool, topic)
 	const n = 10000
 	seed(b, s, pool, n)
 	p, _ := s.GetPool(ctx, pool)
@@ -119,7 +107,7 @@ func BenchmarkBulkPublishKinesis(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		for i := 0; i < n; i += 500 {
-			out, err := kc.PutRecords(ctx, &awskinesis.PutRecordsInput{StreamName: aws.String(stream), Records: c.entries[i:min(i+500, n)]})
+			out, err := kc.PutRecords(ctx, &awskinesis.PutRecordsInput{StreamName: aws.String(topic), Records: c.entries[i:min(i+500, n)]})
 			if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
 				b.Fatal(err, out)
 			}
@@ -129,11 +117,11 @@ func BenchmarkBulkPublishKinesis(b *testing.B) {
 		msgs := make([]*message.Message, n)
 		for i, e := range c.entries {
 			msgs[i] = message.NewMessage(fmt.Sprint(i), e.Data)
-			msgs[i].Metadata.Set(kinesis.MetadataPartitionKey, *e.PartitionKey)
+			msgs[i].Metadata.Set(stream.MetadataPartitionKey, *e.PartitionKey)
 		}
 		start = time.Now()
 		for i := 0; i < n; i += 500 {
-			if err := pub.Publish(stream, msgs[i:min(i+500, n)]...); err != nil {
+			if err := pub.Publish(topic, msgs[i:min(i+500, n)]...); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 	"github.com/cognitosync/cognitosync/pipeline/streamrecord"
 	"github.com/cognitosync/cognitosync/syncapi"
 )
@@ -88,7 +89,7 @@ func (e encoder) message(ctx context.Context, r streamrecord.Record, objectKey s
 		}
 	}
 	m := message.NewMessage(watermill.NewUUID(), data)
-	m.Metadata.Set(kinesis.MetadataPartitionKey, r.IdentityID)
+	m.Metadata.Set(stream.MetadataPartitionKey, r.IdentityID)
 	m.SetContext(ctx)
 	return m, nil
 }

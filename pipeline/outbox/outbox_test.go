@@ -20,8 +20,8 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 	"github.com/cognitosync/cognitosync/pipeline/streamrecord"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
@@ -124,8 +124,8 @@ func TestForwarder_PublishesInOrderPerIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Metadata.Get(kinesis.MetadataPartitionKey) != r.IdentityID {
-			t.Errorf("partition key %q for %s", m.Metadata.Get(kinesis.MetadataPartitionKey), r.IdentityID)
+		if m.Metadata.Get(stream.MetadataPartitionKey) != r.IdentityID {
+			t.Errorf("partition key %q for %s", m.Metadata.Get(stream.MetadataPartitionKey), r.IdentityID)
 		}
 		if r.SyncCount != last[r.IdentityID]+1 || r.IdentityPoolID != pool || r.DatasetName != "settings" ||
 			r.Operation != streamrecord.OpReplace || r.PayloadType != streamrecord.PayloadInline || len(r.Records) != 1 ||
@@ -271,25 +271,26 @@ func TestForwarder_OneLeaseHolder(t *testing.T) {
 	}
 }
 
-func TestEmbedded_OutboxHoldsUntilAck(t *testing.T) {
+// TestForwarder_DeletesOnlyAfterPublishReturns: with a publisher that
+// returns only once its consumer acked (Watermill's gochannel with
+// BlockPublishUntilSubscriberAck), the entry stays in the outbox while the
+// message is in flight and through a Nack and redelivery, and goes once the
+// consumer acked.
+func TestForwarder_DeletesOnlyAfterPublishReturns(t *testing.T) {
 	s := openStore(t)
 	pool := "us-east-1:00000000-0000-0000-0000-000000000006"
 	streamingPool(t, s, pool, "events")
 	k := syncapi.DatasetKey{PoolID: pool, IdentityID: "us-east-1:a", Name: "d"}
 	write(t, s, k, 0, "a", "1")
-	e := outbox.NewEmbedded()
-	e.RetryDelay = time.Millisecond
-	defer e.Close()
-	f := newForwarder(t, outbox.ForwarderConfig{Store: s, Publisher: e, MaxRecordBytes: -1})
-	if err := f.Flush(t.Context()); !errors.Is(err, outbox.ErrNoSubscriber) || pendingCount(t, s) != 1 {
-		t.Fatalf("without subscriber: %v, pending %d", err, pendingCount(t, s))
-	}
+	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, nil)
+	defer pubsub.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	ch, err := e.Subscribe(ctx, "events")
+	ch, err := pubsub.Subscribe(ctx, "events")
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := newForwarder(t, outbox.ForwarderConfig{Store: s, Publisher: pubsub, MaxRecordBytes: -1})
 	done := make(chan error, 1)
 	go func() { done <- f.Flush(t.Context()) }()
 	first := <-ch
@@ -301,15 +302,14 @@ func TestEmbedded_OutboxHoldsUntilAck(t *testing.T) {
 	if string(again.Payload) != string(first.Payload) {
 		t.Fatal("redelivery differs")
 	}
+	if pendingCount(t, s) != 1 {
+		t.Fatal("entry deleted after a Nack")
+	}
 	again.Ack()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	if pendingCount(t, s) != 0 {
 		t.Fatal("entry kept after ack")
-	}
-	cancel()
-	if _, ok := <-ch; ok {
-		t.Fatal("channel open after the subscription ended")
 	}
 }

@@ -47,7 +47,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -55,6 +54,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cognitosync/cognitosync/internal/retry"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/changejson"
 )
@@ -219,19 +219,20 @@ func (s *Sink) post(ctx context.Context, changes []changejson.Change) error {
 	}
 	idem := hex.EncodeToString(key.Sum(nil))
 	deadline := time.Now().Add(s.c.RetryBudget)
+	backoff := retry.Backoff{Initial: s.c.InitialBackoff, Max: s.c.MaxBackoff, FullJitter: true}.New()
 	var last error
 	for attempt := 0; attempt < s.c.MaxAttempts; attempt++ {
 		if attempt > 0 {
-			wait := backoff(s.c.InitialBackoff, s.c.MaxBackoff, attempt, last)
+			wait := backoff.NextBackOff()
+			var ra *retryAfterError
+			if errors.As(last, &ra) && ra.after > 0 {
+				wait = min(ra.after, s.c.MaxBackoff) // the server knows best, within our cap
+			}
 			if time.Now().Add(wait).After(deadline) {
 				break
 			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if retry.Sleep(ctx, wait) != nil {
 				return fmt.Errorf("webhook: %w (last error: %w)", ctx.Err(), last)
-			case <-t.C:
 			}
 		}
 		last = s.attempt(ctx, body, idem)
@@ -287,20 +288,6 @@ func retryAfter(resp *http.Response) time.Duration {
 		return time.Duration(secs) * time.Second
 	}
 	return 0
-}
-
-// backoff is full jitter: a random wait in [0, min(max, initial·2^(n-1))),
-// or the server's Retry-After capped at max.
-func backoff(initial, max time.Duration, n int, last error) time.Duration {
-	var ra *retryAfterError
-	if errors.As(last, &ra) && ra.after > 0 {
-		return min(ra.after, max)
-	}
-	ceil := initial << min(n-1, 30)
-	if ceil <= 0 || ceil > max {
-		ceil = max
-	}
-	return rand.N(ceil) + 1
 }
 
 // Sign returns the hex HMAC-SHA256 of timestamp + "." + body under secret:

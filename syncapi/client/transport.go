@@ -15,9 +15,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 
+	"github.com/cognitosync/cognitosync/internal/retry"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 )
@@ -96,7 +97,7 @@ func (c *Client) invokeRetry(ctx context.Context, cl call, out any) error {
 			return err
 		}
 		if maxAttempts > 0 && attempt >= maxAttempts {
-			return &retry.MaxAttemptsError{Attempt: attempt, Err: err}
+			return &awsretry.MaxAttemptsError{Attempt: attempt, Err: err}
 		}
 		rel, tokErr := c.retryer.GetRetryToken(ctx, err)
 		if tokErr != nil {
@@ -108,7 +109,7 @@ func (c *Client) invokeRetry(ctx context.Context, cl call, out any) error {
 			return err
 		}
 		c.log.DebugContext(ctx, "cognito-sync retrying", "operation", cl.op, "attempt", attempt+1, "delay", delay)
-		if sleepErr := sleep(ctx, delay); sleepErr != nil {
+		if sleepErr := retry.Sleep(ctx, delay); sleepErr != nil {
 			return fmt.Errorf("%w (retry abandoned: %w)", err, sleepErr)
 		}
 	}
@@ -147,20 +148,6 @@ func (c *Client) attemptToken(ctx context.Context) (func(error) error, error) {
 }
 
 func nopRelease(error) error { return nil }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // buildURL expands the path template with escaped labels and appends the
 // query.

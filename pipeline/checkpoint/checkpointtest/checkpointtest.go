@@ -1,5 +1,5 @@
 // Package checkpointtest is the conformance suite every
-// kinesis.CheckpointStore passes (memory, SQLite, PostgreSQL).
+// stream.CheckpointStore passes (memory, SQLite, PostgreSQL).
 package checkpointtest
 
 import (
@@ -8,15 +8,15 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // Run checks store semantics. newStore returns an empty store (or one whose
 // groups and streams no other test uses).
-func Run(t *testing.T, newStore func(t *testing.T) kinesis.CheckpointStore) {
+func Run(t *testing.T, newStore func(t *testing.T) stream.CheckpointStore) {
 	ctx := context.Background()
-	cp := func(seq string, fin bool) kinesis.Checkpoint {
-		return kinesis.Checkpoint{SequenceNumber: seq, Finished: fin}
+	cp := func(seq string, fin bool) stream.Checkpoint {
+		return stream.Checkpoint{SequenceNumber: seq, Finished: fin}
 	}
 	const s1 = "shardId-000000000000"
 	const s2 = "shardId-000000000001"
@@ -35,10 +35,10 @@ func Run(t *testing.T, newStore func(t *testing.T) kinesis.CheckpointStore) {
 		must(t, st.SaveCheckpoint(ctx, "g1", "a", s2, cp("200", true)))
 		must(t, st.SaveCheckpoint(ctx, "g2", "a", s1, cp("300", false)))
 		must(t, st.SaveCheckpoint(ctx, "g1", "b", s1, cp("400", false)))
-		want := map[string]kinesis.Checkpoint{s1: cp("100", false), s2: cp("200", true)}
+		want := map[string]stream.Checkpoint{s1: cp("100", false), s2: cp("200", true)}
 		expect(t, st, "g1", "a", want)
-		expect(t, st, "g2", "a", map[string]kinesis.Checkpoint{s1: cp("300", false)})
-		expect(t, st, "g1", "b", map[string]kinesis.Checkpoint{s1: cp("400", false)})
+		expect(t, st, "g2", "a", map[string]stream.Checkpoint{s1: cp("300", false)})
+		expect(t, st, "g1", "b", map[string]stream.Checkpoint{s1: cp("400", false)})
 	})
 
 	t.Run("NeverBackwards", func(t *testing.T) {
@@ -47,8 +47,8 @@ func Run(t *testing.T, newStore func(t *testing.T) kinesis.CheckpointStore) {
 		lo := "49590338271490256608559692538361571095921575989136588898"
 		hi := "49590338271490256608559692540925702759324208523137515618"
 		steps := []struct {
-			save kinesis.Checkpoint
-			want kinesis.Checkpoint
+			save stream.Checkpoint
+			want stream.Checkpoint
 		}{
 			{cp("9", false), cp("9", false)},
 			{cp("10", false), cp("10", false)}, // longer is higher
@@ -71,7 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kinesis.CheckpointStore) {
 	t.Run("FinishedEmptyShard", func(t *testing.T) {
 		st := newStore(t)
 		must(t, st.SaveCheckpoint(ctx, "g", "s", s1, cp("", true)))
-		expect(t, st, "g", "s", map[string]kinesis.Checkpoint{s1: cp("", true)})
+		expect(t, st, "g", "s", map[string]stream.Checkpoint{s1: cp("", true)})
 	})
 
 	t.Run("Concurrent", func(t *testing.T) {
@@ -90,7 +90,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kinesis.CheckpointStore) {
 			}()
 		}
 		wg.Wait()
-		expect(t, st, "g", "s", map[string]kinesis.Checkpoint{s1: cp("1099", false)})
+		expect(t, st, "g", "s", map[string]stream.Checkpoint{s1: cp("1099", false)})
 	})
 }
 
@@ -101,7 +101,7 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func expect(t *testing.T, st kinesis.CheckpointStore, group, stream string, want map[string]kinesis.Checkpoint) {
+func expect(t *testing.T, st stream.CheckpointStore, group, stream string, want map[string]stream.Checkpoint) {
 	t.Helper()
 	got, err := st.Checkpoints(context.Background(), group, stream)
 	must(t, err)

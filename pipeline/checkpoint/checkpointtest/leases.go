@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 // Clock is the fake clock RunLeases drives; stores read it through Now.
@@ -32,16 +32,16 @@ func (c *Clock) advance(d time.Duration) {
 
 // RunLeases checks LeaseStore semantics. newStore returns an empty store
 // whose clock is now.
-func RunLeases(t *testing.T, newStore func(t *testing.T, now func() time.Time) kinesis.LeaseStore) {
+func RunLeases(t *testing.T, newStore func(t *testing.T, now func() time.Time) stream.LeaseStore) {
 	ctx := context.Background()
 	const s1 = "shardId-000000000000"
 	const s2 = "shardId-000000000001"
 	const ttl = 10 * time.Second
-	setup := func(t *testing.T) (kinesis.LeaseStore, *Clock) {
+	setup := func(t *testing.T) (stream.LeaseStore, *Clock) {
 		c := &Clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 		return newStore(t, c.Now), c
 	}
-	acquire := func(t *testing.T, st kinesis.LeaseStore, group, stream, shard, owner string, want bool) {
+	acquire := func(t *testing.T, st stream.LeaseStore, group, stream, shard, owner string, want bool) {
 		t.Helper()
 		got, err := st.AcquireLease(ctx, group, stream, shard, owner, ttl)
 		must(t, err)
@@ -49,7 +49,7 @@ func RunLeases(t *testing.T, newStore func(t *testing.T, now func() time.Time) k
 			t.Fatalf("AcquireLease(%s, %s, %s, %s) = %v, want %v", group, stream, shard, owner, got, want)
 		}
 	}
-	renew := func(t *testing.T, st kinesis.LeaseStore, shard, owner string, want bool) {
+	renew := func(t *testing.T, st stream.LeaseStore, shard, owner string, want bool) {
 		t.Helper()
 		got, err := st.RenewLease(ctx, "g", "s", shard, owner, ttl)
 		must(t, err)
@@ -57,7 +57,7 @@ func RunLeases(t *testing.T, newStore func(t *testing.T, now func() time.Time) k
 			t.Fatalf("RenewLease(%s, %s) = %v, want %v", shard, owner, got, want)
 		}
 	}
-	leases := func(t *testing.T, st kinesis.LeaseStore, group, stream string, want ...kinesis.Lease) {
+	leases := func(t *testing.T, st stream.LeaseStore, group, stream string, want ...stream.Lease) {
 		t.Helper()
 		got, err := st.Leases(ctx, group, stream)
 		must(t, err)
@@ -68,7 +68,7 @@ func RunLeases(t *testing.T, newStore func(t *testing.T, now func() time.Time) k
 			t.Fatalf("Leases(%s, %s) = %+v, want %+v", group, stream, got, want)
 		}
 	}
-	owners := func(t *testing.T, st kinesis.LeaseStore, want ...string) {
+	owners := func(t *testing.T, st stream.LeaseStore, want ...string) {
 		t.Helper()
 		got, err := st.Owners(ctx, "g", "s")
 		must(t, err)
@@ -94,8 +94,8 @@ func RunLeases(t *testing.T, newStore func(t *testing.T, now func() time.Time) k
 		c.advance(time.Second)
 		renew(t, st, s1, "a", true)
 		leases(t, st, "g", "s",
-			kinesis.Lease{ShardID: s1, Owner: "a", Expires: t0.Add(time.Second + ttl), Live: true},
-			kinesis.Lease{ShardID: s2, Owner: "b", Expires: t0.Add(ttl), Live: true})
+			stream.Lease{ShardID: s1, Owner: "a", Expires: t0.Add(time.Second + ttl), Live: true},
+			stream.Lease{ShardID: s2, Owner: "b", Expires: t0.Add(ttl), Live: true})
 	})
 
 	t.Run("TakeOverAfterExpiry", func(t *testing.T) {
@@ -105,11 +105,11 @@ func RunLeases(t *testing.T, newStore func(t *testing.T, now func() time.Time) k
 		c.advance(ttl - time.Millisecond)
 		acquire(t, st, "g", "s", s1, "b", false)
 		c.advance(time.Millisecond) // expires_at reached: expired
-		leases(t, st, "g", "s", kinesis.Lease{ShardID: s1, Owner: "a", Expires: t0.Add(ttl), Live: false})
+		leases(t, st, "g", "s", stream.Lease{ShardID: s1, Owner: "a", Expires: t0.Add(ttl), Live: false})
 		acquire(t, st, "g", "s", s1, "b", true)
 		renew(t, st, s1, "a", false)
 		must(t, st.ReleaseLease(ctx, "g", "s", s1, "a")) // not a's: no effect
-		leases(t, st, "g", "s", kinesis.Lease{ShardID: s1, Owner: "b", Expires: t0.Add(2 * ttl), Live: true})
+		leases(t, st, "g", "s", stream.Lease{ShardID: s1, Owner: "b", Expires: t0.Add(2 * ttl), Live: true})
 	})
 
 	t.Run("ExpiredOwnLeaseRenews", func(t *testing.T) {
@@ -134,7 +134,7 @@ func RunLeases(t *testing.T, newStore func(t *testing.T, now func() time.Time) k
 		acquire(t, st, "g", "s", s1, "a", true)
 		acquire(t, st, "g2", "s", s1, "b", true)
 		acquire(t, st, "g", "s2", s1, "b", true)
-		leases(t, st, "g2", "s", kinesis.Lease{ShardID: s1, Owner: "b", Expires: c.Now().Add(ttl), Live: true})
+		leases(t, st, "g2", "s", stream.Lease{ShardID: s1, Owner: "b", Expires: c.Now().Add(ttl), Live: true})
 		owners(t, st, "a")
 	})
 

@@ -1,4 +1,4 @@
-package kinesis
+package stream
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 
 // Checkpoint is a consumer group's position in one shard.
 type Checkpoint struct {
-	// SequenceNumber is the last record the group acknowledged; "" when
-	// none yet. Reading resumes AFTER_SEQUENCE_NUMBER.
+	// SequenceNumber is the last record the group acknowledged (with every
+	// record before it); "" when none yet. Reading resumes after it.
 	SequenceNumber string
 	// Finished means the shard is closed (resharded) and every record of
 	// it was acknowledged: its children may be read.
@@ -42,9 +42,11 @@ func Advances(prev, next Checkpoint) bool {
 	return CompareSequenceNumbers(next.SequenceNumber, prev.SequenceNumber) > 0
 }
 
-// CompareSequenceNumbers compares two Kinesis sequence numbers (decimal
-// strings of up to 128 bits, too long for an int64) numerically; "" is
-// lowest. It returns -1, 0 or +1.
+// CompareSequenceNumbers compares two sequence numbers numerically: decimal
+// strings without sign, of any length (Kinesis' have up to 128 bits, too
+// many for an int64; the stream log's are int64s written in decimal), so
+// that one store keeps both adapters' checkpoints; "" is lowest. It returns
+// -1, 0 or +1.
 func CompareSequenceNumbers(a, b string) int {
 	a = strings.TrimLeft(a, "0")
 	b = strings.TrimLeft(b, "0")

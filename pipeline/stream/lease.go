@@ -1,4 +1,4 @@
-package kinesis
+package stream
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Lease is one shard's lease in a consumer group: while it is
-// live, only its owner reads the shard.
+// Lease is one shard's lease in a consumer group: while it is live, only
+// its owner reads the shard.
 type Lease struct {
 	ShardID string
 	Owner   string
@@ -24,7 +24,8 @@ type Lease struct {
 // heartbeats of the owners competing for them. Every method judges expiry
 // by one clock, the store's (the database server's, or an injected one), so
 // workers' clocks may disagree; what a holder needs is only that its own
-// elapsed time runs no slower than the store's (see SubscriberConfig.LeaseTTL).
+// elapsed time runs no slower than the store's (see pipeline/kinesis
+// SubscriberConfig.LeaseTTL).
 // Implementations are safe for concurrent use by several subscribers and
 // processes.
 type LeaseStore interface {

@@ -1,4 +1,4 @@
--- The embedded mode's durable in-process stream (pipeline/outbox StreamLog).
+-- The embedded mode's durable in-process stream (pipeline/streamlog Log).
 --
 -- stream_log_shards numbers the records of each (stream, shard): last_seq
 -- only grows, also when retention deletes every record, so a sequence

@@ -1,7 +1,8 @@
-package outbox
+package streamlog
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -17,27 +18,26 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cognitosync/cognitosync/internal/sqldb"
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
 )
 
 //go:embed migrations
-var logMigrations embed.FS
+var migrations embed.FS
 
-// ErrStreamLogClosed is returned by Publish and Subscribe after Close.
-var ErrStreamLogClosed = errors.New("stream log: closed")
+// ErrClosed is returned by Publish and Subscribe after Close.
+var ErrClosed = errors.New("stream log: closed")
 
-// StreamLogConfig configures a StreamLog.
-type StreamLogConfig struct {
+// Config configures a Log.
+type Config struct {
 	// DB holds the log (tables stream_log*, migrated as component
-	// "streamlog"). Required; the StreamLog does not close it. In the
+	// "streamlog"). Required; the Log does not close it. In the
 	// worker it is the checkpoint database, so one file (or PostgreSQL
 	// schema) holds the log and the positions in it.
 	DB *sqldb.Handle
-	// Checkpoints keeps each consumer group's position per shard, with the
-	// never-backwards semantics of kinesis.CheckpointStore (the worker
-	// passes the pipeline/checkpoint SQL store, as in Kinesis mode).
-	// Retention reads it. nil: a MemoryCheckpointStore (tests).
-	Checkpoints kinesis.CheckpointStore
+	// Checkpoints keeps each consumer group's position per shard (the
+	// worker passes the pipeline/checkpoint SQL store, as in Kinesis mode).
+	// Retention reads it. nil: a stream.MemoryCheckpointStore (tests).
+	Checkpoints stream.CheckpointStore
 	// Shards is the number of shards of every stream: a message goes to
 	// the shard its partition key hashes to, so each partition key (the
 	// identity id) keeps its order while shards are consumed in parallel.
@@ -56,9 +56,9 @@ type StreamLogConfig struct {
 	Now func() time.Time
 }
 
-func (c *StreamLogConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.Checkpoints == nil {
-		c.Checkpoints = kinesis.NewMemoryCheckpointStore()
+		c.Checkpoints = stream.NewMemoryCheckpointStore()
 	}
 	if c.Shards <= 0 {
 		c.Shards = 4
@@ -78,30 +78,30 @@ func (c *StreamLogConfig) setDefaults() {
 }
 
 // Validate reports a missing DB.
-func (c StreamLogConfig) Validate() error {
+func (c Config) Validate() error {
 	if c.DB == nil {
 		return errors.New("stream log: DB is required")
 	}
 	return nil
 }
 
-// StreamLog is the durable in-process stream of the embedded mode, built so
-// that a sink that is down stalls only its own route. It is a Watermill
-// Publisher that appends messages to a table, and hands out Subscribers
-// (NewSubscriber), one per consumer group, each reading from its own
-// checkpoints. It is the embedded counterpart of a Kinesis stream:
+// Log is the durable in-process stream of the embedded mode. It is a
+// Watermill Publisher that appends messages to a table, and hands out
+// Subscribers (NewSubscriber), one per consumer group, each reading from
+// its own checkpoints. It is the embedded counterpart of a Kinesis stream:
 //
 //   - Publish returns once the messages are committed (durable: the
 //     Forwarder deletes outbox rows only after that), never waiting for a
 //     consumer.
 //   - Each stream has Shards shards; a message goes to the shard of its
-//     partition key (metadata kinesis.MetadataPartitionKey, else its UUID)
+//     partition key (metadata stream.MetadataPartitionKey, else its UUID)
 //     and gets the shard's next sequence number, so a partition key's
 //     messages are read in the order published.
 //   - A Subscriber delivers each shard in order, one message at a time,
 //     and checkpoints (group, stream, shard) → sequence number only after
-//     the Ack; shards are delivered in parallel. Groups are independent: a
-//     group that does not ack holds back only its own position.
+//     the Ack (the contract of pipeline/stream, whose Shard loop it runs);
+//     shards are delivered in parallel. Groups are independent: a group
+//     that does not ack holds back only its own position.
 //   - Retention (Trim, run by Run): a record is deleted once every consumer
 //     group registered for its stream (by Subscribe) has checkpointed past
 //     it, or once it is older than MaxAge. A stream nobody subscribed to
@@ -110,8 +110,8 @@ func (c StreamLogConfig) Validate() error {
 //
 // One process reads a log at a time (the embedded worker); several
 // processes may publish to it. Safe for concurrent use.
-type StreamLog struct {
-	c StreamLogConfig
+type Log struct {
+	c Config
 
 	appendCounter string
 	insert        string
@@ -126,15 +126,15 @@ type StreamLog struct {
 	once   sync.Once
 }
 
-var _ message.Publisher = (*StreamLog)(nil)
+var _ message.Publisher = (*Log)(nil)
 
-// NewStreamLog migrates c.DB and returns a StreamLog.
-func NewStreamLog(ctx context.Context, c StreamLogConfig) (*StreamLog, error) {
+// New migrates c.DB and returns a Log.
+func New(ctx context.Context, c Config) (*Log, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	c.setDefaults()
-	sub, err := fs.Sub(logMigrations, "migrations")
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func NewStreamLog(ctx context.Context, c StreamLogConfig) (*StreamLog, error) {
 		return nil, err
 	}
 	d := c.DB.Dialect
-	return &StreamLog{c: c,
+	return &Log{c: c,
 		// The counter row is locked until the append commits (PostgreSQL),
 		// or the single SQLite writer holds the database: sequence numbers
 		// of a shard become visible in order, without gaps a reader could
@@ -166,7 +166,7 @@ func NewStreamLog(ctx context.Context, c StreamLogConfig) (*StreamLog, error) {
 func ShardID(i int) string { return fmt.Sprintf("embedded-%03d", i) }
 
 // shardOf is the shard of a partition key.
-func (l *StreamLog) shardOf(key string) string {
+func (l *Log) shardOf(key string) string {
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	return ShardID(int(h.Sum32() % uint32(l.c.Shards)))
@@ -174,13 +174,13 @@ func (l *StreamLog) shardOf(key string) string {
 
 // Publish appends msgs to the topic's log in one transaction and returns
 // once it committed; the first message's context bounds it. On error
-// nothing was appended. ErrStreamLogClosed after Close.
-func (l *StreamLog) Publish(topic string, msgs ...*message.Message) error {
+// nothing was appended. ErrClosed after Close.
+func (l *Log) Publish(topic string, msgs ...*message.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	if l.isClosed() {
-		return ErrStreamLogClosed
+		return ErrClosed
 	}
 	type row struct {
 		key, uuid, meta string
@@ -188,7 +188,7 @@ func (l *StreamLog) Publish(topic string, msgs ...*message.Message) error {
 	}
 	byShard := map[string][]row{}
 	for _, m := range msgs {
-		key := m.Metadata.Get(kinesis.MetadataPartitionKey)
+		key := m.Metadata.Get(stream.MetadataPartitionKey)
 		if key == "" {
 			key = m.UUID
 		}
@@ -241,7 +241,7 @@ func (l *StreamLog) Publish(topic string, msgs ...*message.Message) error {
 }
 
 // notify wakes the readers of this process.
-func (l *StreamLog) notify() {
+func (l *Log) notify() {
 	l.mu.Lock()
 	close(l.wake)
 	l.wake = make(chan struct{})
@@ -250,13 +250,13 @@ func (l *StreamLog) notify() {
 
 // changed returns a channel closed by the next append. Take it before
 // reading so that an append between the read and the wait is not missed.
-func (l *StreamLog) changed() <-chan struct{} {
+func (l *Log) changed() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.wake
 }
 
-func (l *StreamLog) isClosed() bool {
+func (l *Log) isClosed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.closed
@@ -272,11 +272,32 @@ type logEntry struct {
 	appended time.Time
 }
 
-// entries reads up to limit records of a shard after seq, in order.
-func (l *StreamLog) entries(ctx context.Context, stream, shard string, after int64, limit int) ([]logEntry, error) {
-	rows, err := l.c.DB.Read.QueryContext(ctx, l.read, stream, shard, after, limit)
+// prepareRead prepares one of the Log's read queries for a goroutine that
+// polls it again and again (a shard's reader), sparing SQLite the parse of
+// every poll; nil when preparing failed (the query then runs unprepared and
+// reports the error when used). The caller closes it.
+func (l *Log) prepareRead(ctx context.Context, q string) *sql.Stmt {
+	st, err := l.c.DB.Read.PrepareContext(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("stream log %s/%s: read: %w", stream, shard, err)
+		return nil
+	}
+	return st
+}
+
+// query runs q through st when prepared (prepareRead), else directly.
+func (l *Log) query(ctx context.Context, st *sql.Stmt, q string, args ...any) (*sql.Rows, error) {
+	if st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return l.c.DB.Read.QueryContext(ctx, q, args...)
+}
+
+// entries reads up to limit records of a shard after seq, in order; st is
+// l.read prepared, or nil.
+func (l *Log) entries(ctx context.Context, st *sql.Stmt, topic, shard string, after int64, limit int) ([]logEntry, error) {
+	rows, err := l.query(ctx, st, l.read, topic, shard, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("stream log %s/%s: read: %w", topic, shard, err)
 	}
 	defer rows.Close()
 	var out []logEntry
@@ -285,26 +306,26 @@ func (l *StreamLog) entries(ctx context.Context, stream, shard string, after int
 		var meta string
 		var ms int64
 		if err := rows.Scan(&e.seq, &e.key, &e.uuid, &meta, &e.payload, &ms); err != nil {
-			return nil, fmt.Errorf("stream log %s/%s: read: %w", stream, shard, err)
+			return nil, fmt.Errorf("stream log %s/%s: read: %w", topic, shard, err)
 		}
 		if err := json.Unmarshal([]byte(meta), &e.meta); err != nil {
-			return nil, fmt.Errorf("stream log %s/%s: record %d metadata: %w", stream, shard, e.seq, err)
+			return nil, fmt.Errorf("stream log %s/%s: record %d metadata: %w", topic, shard, e.seq, err)
 		}
 		e.appended = time.UnixMilli(ms).UTC()
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stream log %s/%s: read: %w", stream, shard, err)
+		return nil, fmt.Errorf("stream log %s/%s: read: %w", topic, shard, err)
 	}
 	return out, nil
 }
 
 // shards returns the stream's shards (those that ever had a record) and
-// their last sequence numbers.
-func (l *StreamLog) shards(ctx context.Context, stream string) (map[string]int64, error) {
-	rows, err := l.c.DB.Read.QueryContext(ctx, l.listShards, stream)
+// their last sequence numbers; st is l.listShards prepared, or nil.
+func (l *Log) shards(ctx context.Context, st *sql.Stmt, topic string) (map[string]int64, error) {
+	rows, err := l.query(ctx, st, l.listShards, topic)
 	if err != nil {
-		return nil, fmt.Errorf("stream log %s: shards: %w", stream, err)
+		return nil, fmt.Errorf("stream log %s: shards: %w", topic, err)
 	}
 	defer rows.Close()
 	out := map[string]int64{}
@@ -312,20 +333,20 @@ func (l *StreamLog) shards(ctx context.Context, stream string) (map[string]int64
 		var id string
 		var last int64
 		if err := rows.Scan(&id, &last); err != nil {
-			return nil, fmt.Errorf("stream log %s: shards: %w", stream, err)
+			return nil, fmt.Errorf("stream log %s: shards: %w", topic, err)
 		}
 		out[id] = last
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stream log %s: shards: %w", stream, err)
+		return nil, fmt.Errorf("stream log %s: shards: %w", topic, err)
 	}
 	return out, nil
 }
 
-// registerGroup records that group reads stream, for retention.
-func (l *StreamLog) registerGroup(ctx context.Context, stream, group string) error {
-	if _, err := l.c.DB.DB.ExecContext(ctx, l.register, stream, group, l.c.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("stream log %s: register group %s: %w", stream, group, err)
+// registerGroup records that group reads topic, for retention.
+func (l *Log) registerGroup(ctx context.Context, topic, group string) error {
+	if _, err := l.c.DB.DB.ExecContext(ctx, l.register, topic, group, l.c.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("stream log %s: register group %s: %w", topic, group, err)
 	}
 	return nil
 }
@@ -333,17 +354,17 @@ func (l *StreamLog) registerGroup(ctx context.Context, stream, group string) err
 // ForgetGroup unregisters a consumer group (a route that was removed), so
 // that retention no longer waits for it. Its checkpoints stay; a later
 // Subscribe registers it again.
-func (l *StreamLog) ForgetGroup(ctx context.Context, stream, group string) error {
+func (l *Log) ForgetGroup(ctx context.Context, topic, group string) error {
 	if _, err := l.c.DB.DB.ExecContext(ctx, l.c.DB.Dialect.Rebind(
-		"DELETE FROM stream_log_groups WHERE stream = ? AND consumer_group = ?"), stream, group); err != nil {
-		return fmt.Errorf("stream log %s: forget group %s: %w", stream, group, err)
+		"DELETE FROM stream_log_groups WHERE stream = ? AND consumer_group = ?"), topic, group); err != nil {
+		return fmt.Errorf("stream log %s: forget group %s: %w", topic, group, err)
 	}
 	return nil
 }
 
-// Trim applies retention once (see StreamLog) and returns the number of
+// Trim applies retention once (see Log) and returns the number of
 // records deleted.
-func (l *StreamLog) Trim(ctx context.Context) (int64, error) {
+func (l *Log) Trim(ctx context.Context) (int64, error) {
 	var deleted int64
 	d := l.c.DB.Dialect
 	if l.c.MaxAge > 0 {
@@ -373,16 +394,16 @@ func (l *StreamLog) Trim(ctx context.Context) (int64, error) {
 		return deleted, fmt.Errorf("stream log: trim: %w", err)
 	}
 	del := d.Rebind("DELETE FROM stream_log WHERE stream = ? AND shard_id = ? AND seq <= ?")
-	for stream, gs := range groups {
-		shards, err := l.shards(ctx, stream)
+	for topic, gs := range groups {
+		shards, err := l.shards(ctx, nil, topic)
 		if err != nil {
 			return deleted, err
 		}
 		upTo := shards // the lowest checkpoint of any group, per shard
 		for _, g := range gs {
-			cps, err := l.c.Checkpoints.Checkpoints(ctx, g, stream)
+			cps, err := l.c.Checkpoints.Checkpoints(ctx, g, topic)
 			if err != nil {
-				return deleted, fmt.Errorf("stream log: trim %s: %w", stream, err)
+				return deleted, fmt.Errorf("stream log: trim %s: %w", topic, err)
 			}
 			for shard := range upTo {
 				upTo[shard] = min(upTo[shard], checkpointSeq(cps[shard]))
@@ -392,9 +413,9 @@ func (l *StreamLog) Trim(ctx context.Context) (int64, error) {
 			if seq <= 0 {
 				continue
 			}
-			res, err := l.c.DB.DB.ExecContext(ctx, del, stream, shard, seq)
+			res, err := l.c.DB.DB.ExecContext(ctx, del, topic, shard, seq)
 			if err != nil {
-				return deleted, fmt.Errorf("stream log: trim %s/%s: %w", stream, shard, err)
+				return deleted, fmt.Errorf("stream log: trim %s/%s: %w", topic, shard, err)
 			}
 			n, _ := res.RowsAffected()
 			deleted += n
@@ -405,7 +426,7 @@ func (l *StreamLog) Trim(ctx context.Context) (int64, error) {
 
 // checkpointSeq is the sequence number of a checkpoint; 0 when none (or not
 // one of this log's).
-func checkpointSeq(cp kinesis.Checkpoint) int64 {
+func checkpointSeq(cp stream.Checkpoint) int64 {
 	n, err := strconv.ParseInt(cp.SequenceNumber, 10, 64)
 	if err != nil || n < 0 {
 		return 0
@@ -415,7 +436,7 @@ func checkpointSeq(cp kinesis.Checkpoint) int64 {
 
 // Run applies retention every TrimInterval until ctx ends or Close;
 // errors are logged and retried at the next interval. It returns nil.
-func (l *StreamLog) Run(ctx context.Context) error {
+func (l *Log) Run(ctx context.Context) error {
 	t := time.NewTicker(l.c.TrimInterval)
 	defer t.Stop()
 	for {
@@ -437,7 +458,7 @@ func (l *StreamLog) Run(ctx context.Context) error {
 
 // Close makes Publish and Subscribe fail and stops Run; the Subscribers
 // are closed by their owners (the router). Idempotent; the DB stays open.
-func (l *StreamLog) Close() error {
+func (l *Log) Close() error {
 	l.once.Do(func() {
 		l.mu.Lock()
 		l.closed = true

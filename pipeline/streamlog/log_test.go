@@ -1,4 +1,4 @@
-package outbox_test
+package streamlog_test
 
 import (
 	"context"
@@ -14,9 +14,8 @@ import (
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline/checkpoint"
-	"github.com/cognitosync/cognitosync/pipeline/kinesis"
-	"github.com/cognitosync/cognitosync/pipeline/outbox"
-	"github.com/cognitosync/cognitosync/syncapi"
+	"github.com/cognitosync/cognitosync/pipeline/stream"
+	"github.com/cognitosync/cognitosync/pipeline/streamlog"
 )
 
 // logDB opens handles on one database: each call is a new connection, as
@@ -31,18 +30,8 @@ func forEachDialect(t *testing.T, body func(t *testing.T, open logDB)) {
 		body(t, func(t *testing.T) *sqldb.Handle { return openHandle(t, path) })
 	})
 	t.Run("Postgres", func(t *testing.T) {
-		url := synctest.ServiceURL(t, "SYNC_TEST_POSTGRES_URL")
-		admin := openHandle(t, url)
-		schema := fmt.Sprintf("streamlog_test_%d", time.Now().UnixNano())
-		if _, err := admin.DB.Exec("CREATE SCHEMA " + schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { admin.DB.Exec("DROP SCHEMA " + schema + " CASCADE") })
-		sep := "?"
-		if strings.Contains(url, "?") {
-			sep = "&"
-		}
-		body(t, func(t *testing.T) *sqldb.Handle { return openHandle(t, url+sep+"search_path="+schema) })
+		url := synctest.PostgresURL(t)
+		body(t, func(t *testing.T) *sqldb.Handle { return openHandle(t, url) })
 	})
 }
 
@@ -56,16 +45,16 @@ func openHandle(t *testing.T, url string) *sqldb.Handle {
 	return h
 }
 
-// newLog opens a StreamLog and the SQL checkpoint store on h, as the
+// newLog opens a Log and the SQL checkpoint store on h, as the
 // worker does.
-func newLog(t *testing.T, h *sqldb.Handle, c outbox.StreamLogConfig) *outbox.StreamLog {
+func newLog(t *testing.T, h *sqldb.Handle, c streamlog.Config) *streamlog.Log {
 	t.Helper()
 	cps, err := checkpoint.New(t.Context(), checkpoint.Config{DB: h})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.DB, c.Checkpoints = h, cps
-	l, err := outbox.NewStreamLog(t.Context(), c)
+	l, err := streamlog.New(t.Context(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +62,9 @@ func newLog(t *testing.T, h *sqldb.Handle, c outbox.StreamLogConfig) *outbox.Str
 	return l
 }
 
-func subscribe(t *testing.T, l *outbox.StreamLog, ctx context.Context, group, topic string) (*outbox.LogSubscriber, <-chan *message.Message) {
+func subscribe(t *testing.T, l *streamlog.Log, ctx context.Context, group, topic string) (*streamlog.Subscriber, <-chan *message.Message) {
 	t.Helper()
-	s, err := l.NewSubscriber(outbox.LogSubscriberConfig{ConsumerGroup: group, NackResendSleep: time.Millisecond,
+	s, err := l.NewSubscriber(streamlog.SubscriberConfig{ConsumerGroup: group, NackResendSleep: time.Millisecond,
 		CheckpointInterval: 10 * time.Millisecond, PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -89,12 +78,12 @@ func subscribe(t *testing.T, l *outbox.StreamLog, ctx context.Context, group, to
 }
 
 // publish appends one message per payload, each with partition key key.
-func publish(t *testing.T, l *outbox.StreamLog, topic, key string, payloads ...string) {
+func publish(t *testing.T, l *streamlog.Log, topic, key string, payloads ...string) {
 	t.Helper()
 	var msgs []*message.Message
 	for _, p := range payloads {
 		m := message.NewMessage(p, []byte(p))
-		m.Metadata.Set(kinesis.MetadataPartitionKey, key)
+		m.Metadata.Set(stream.MetadataPartitionKey, key)
 		msgs = append(msgs, m)
 	}
 	if err := l.Publish(topic, msgs...); err != nil {
@@ -136,12 +125,12 @@ func logRows(t *testing.T, h *sqldb.Handle) int {
 
 func TestStreamLog_AckNackRedelivery(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, open logDB) {
-		l := newLog(t, open(t), outbox.StreamLogConfig{})
+		l := newLog(t, open(t), streamlog.Config{})
 		publish(t, l, "s", "id-1", "a", "b", "c")
 		_, ch := subscribe(t, l, t.Context(), "g", "s")
 		m := next(t, ch)
-		if string(m.Payload) != "a" || m.UUID != "a" || m.Metadata.Get(kinesis.MetadataPartitionKey) != "id-1" ||
-			m.Metadata.Get(kinesis.MetadataShardID) == "" || m.Metadata.Get(kinesis.MetadataSequenceNumber) != "1" {
+		if string(m.Payload) != "a" || m.UUID != "a" || m.Metadata.Get(stream.MetadataPartitionKey) != "id-1" ||
+			m.Metadata.Get(stream.MetadataShardID) == "" || m.Metadata.Get(stream.MetadataSequenceNumber) != "1" {
 			t.Fatalf("first = %s %v", m.Payload, m.Metadata)
 		}
 		nothing(t, ch, 50*time.Millisecond) // one message of a shard at a time
@@ -166,12 +155,12 @@ func TestStreamLog_AckNackRedelivery(t *testing.T) {
 }
 
 // TestStreamLog_RestartResumesFromCheckpoint: records survive a restart
-// (new handle, new StreamLog), and a new subscription of the group starts
+// (new handle, new Log), and a new subscription of the group starts
 // after the last acknowledged record; the unacknowledged one comes again.
 func TestStreamLog_RestartResumesFromCheckpoint(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, open logDB) {
 		h := open(t)
-		l := newLog(t, h, outbox.StreamLogConfig{})
+		l := newLog(t, h, streamlog.Config{})
 		publish(t, l, "s", "id-1", "1", "2", "3", "4", "5")
 		s, ch := subscribe(t, l, t.Context(), "g", "s")
 		for _, want := range []string{"1", "2", "3"} {
@@ -191,7 +180,7 @@ func TestStreamLog_RestartResumesFromCheckpoint(t *testing.T) {
 		l.Close()
 		h.Close()
 
-		l = newLog(t, open(t), outbox.StreamLogConfig{})
+		l = newLog(t, open(t), streamlog.Config{})
 		_, ch = subscribe(t, l, t.Context(), "g", "s")
 		for _, want := range []string{"4", "5"} {
 			if m := next(t, ch); string(m.Payload) != want {
@@ -208,7 +197,7 @@ func TestStreamLog_RestartResumesFromCheckpoint(t *testing.T) {
 // whose sink is down) does not delay another group.
 func TestStreamLog_GroupsIndependent(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, open logDB) {
-		l := newLog(t, open(t), outbox.StreamLogConfig{Shards: 1})
+		l := newLog(t, open(t), streamlog.Config{Shards: 1})
 		_, stalled := subscribe(t, l, t.Context(), "worker.hook", "s")
 		_, live := subscribe(t, l, t.Context(), "worker.files", "s")
 		publish(t, l, "s", "id-1", "1")
@@ -240,7 +229,7 @@ func TestStreamLog_GroupsIndependent(t *testing.T) {
 // and stay in one shard.
 func TestStreamLog_OrderPerPartitionKey(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, open logDB) {
-		l := newLog(t, open(t), outbox.StreamLogConfig{Shards: 4})
+		l := newLog(t, open(t), streamlog.Config{Shards: 4})
 		const keys, per = 12, 15
 		var wg sync.WaitGroup
 		for k := range keys { // concurrent publishers, as forwarder and bulk runner
@@ -249,7 +238,7 @@ func TestStreamLog_OrderPerPartitionKey(t *testing.T) {
 				defer wg.Done()
 				for i := range per {
 					m := message.NewMessage(fmt.Sprintf("id-%d/%d", k, i), []byte(fmt.Sprintf("id-%d/%d", k, i)))
-					m.Metadata.Set(kinesis.MetadataPartitionKey, fmt.Sprintf("id-%d", k))
+					m.Metadata.Set(stream.MetadataPartitionKey, fmt.Sprintf("id-%d", k))
 					if err := l.Publish("s", m); err != nil {
 						t.Error(err)
 						return
@@ -275,7 +264,7 @@ func TestStreamLog_OrderPerPartitionKey(t *testing.T) {
 					t.Errorf("%s: got %s, want %s", key, i, want)
 				}
 				seen[key]++
-				sh := m.Metadata.Get(kinesis.MetadataShardID)
+				sh := m.Metadata.Get(stream.MetadataShardID)
 				shards[sh] = true
 				if prev, ok := shardOf[key]; ok && prev != sh {
 					t.Errorf("%s in shards %s and %s", key, prev, sh)
@@ -299,7 +288,7 @@ func TestStreamLog_Retention(t *testing.T) {
 		h := open(t)
 		now := time.Now()
 		var clock sync.Mutex
-		l := newLog(t, h, outbox.StreamLogConfig{Shards: 1, Now: func() time.Time { clock.Lock(); defer clock.Unlock(); return now }})
+		l := newLog(t, h, streamlog.Config{Shards: 1, Now: func() time.Time { clock.Lock(); defer clock.Unlock(); return now }})
 		ctx := t.Context()
 		publish(t, l, "s", "id-1", "1", "2", "3", "4", "5")
 		if n, err := l.Trim(ctx); err != nil || n != 0 || logRows(t, h) != 5 {
@@ -331,8 +320,8 @@ func TestStreamLog_Retention(t *testing.T) {
 		// points past an unread record.
 		publish(t, l, "s", "id-1", "6")
 		_, a = subscribe(t, l, ctx, "a", "s")
-		if m := next(t, a); string(m.Payload) != "6" || m.Metadata.Get(kinesis.MetadataSequenceNumber) != "6" {
-			t.Fatalf("after trim: %s seq %s", m.Payload, m.Metadata.Get(kinesis.MetadataSequenceNumber))
+		if m := next(t, a); string(m.Payload) != "6" || m.Metadata.Get(stream.MetadataSequenceNumber) != "6" {
+			t.Fatalf("after trim: %s seq %s", m.Payload, m.Metadata.Get(stream.MetadataSequenceNumber))
 		}
 		// MaxAge (default 7 days) deletes unread records.
 		clock.Lock()
@@ -342,31 +331,4 @@ func TestStreamLog_Retention(t *testing.T) {
 			t.Fatalf("max age: Trim = %d, %v; rows %d", n, err, logRows(t, h))
 		}
 	})
-}
-
-// TestStreamLog_ForwarderDeletesAfterAppend: fed by the Forwarder, the
-// outbox row goes only once the append committed; with the log closed
-// (append fails) the row stays.
-func TestStreamLog_ForwarderDeletesAfterAppend(t *testing.T) {
-	s := openStore(t)
-	pool := "us-east-1:00000000-0000-0000-0000-000000000007"
-	streamingPool(t, s, pool, "events")
-	write(t, s, syncapi.DatasetKey{PoolID: pool, IdentityID: "us-east-1:a", Name: "d"}, 0, "a", "1")
-	h := openHandle(t, filepath.Join(t.TempDir(), "worker.db"))
-	l := newLog(t, h, outbox.StreamLogConfig{})
-	closed := newLog(t, h, outbox.StreamLogConfig{})
-	closed.Close()
-	f := newForwarder(t, outbox.ForwarderConfig{Store: s, Publisher: closed, MaxRecordBytes: -1})
-	if err := f.Flush(t.Context()); err == nil || pendingCount(t, s) != 1 || logRows(t, h) != 0 {
-		t.Fatalf("closed log: %v, pending %d, rows %d", err, pendingCount(t, s), logRows(t, h))
-	}
-	f = newForwarder(t, outbox.ForwarderConfig{Store: s, Publisher: l, MaxRecordBytes: -1})
-	if err := f.Flush(t.Context()); err != nil || pendingCount(t, s) != 0 || logRows(t, h) != 1 {
-		t.Fatalf("without subscriber: %v, pending %d, rows %d", err, pendingCount(t, s), logRows(t, h))
-	}
-	_, ch := subscribe(t, l, t.Context(), "g", "events")
-	m := next(t, ch)
-	if m.Metadata.Get(kinesis.MetadataPartitionKey) != "us-east-1:a" || !strings.Contains(string(m.Payload), `"dataSetName":"d"`) {
-		t.Fatalf("record: %s %v", m.Payload, m.Metadata)
-	}
 }
