@@ -11,6 +11,14 @@ import (
 // router matches decoded path segments against the Operations table. A label
 // ({Name}) matches exactly one non-empty segment; literal segments match
 // case-sensitively, as AWS routes them (getBulkPublishDetails is camel-case).
+//
+// The Go 1.22 net/http.ServeMux patterns ("GET /identitypools/{IdentityPoolId}")
+// express the same table, but ServeMux answers what AWS does not: it cleans
+// paths and redirects (301) a path with an empty segment or a dot segment,
+// so an empty label would be a redirect instead of an error, and its 404 and
+// 405 are plain text where SDKs parse UnknownOperationException from the
+// AWS error shape. The table stays the one source of routes for the server
+// and the client (syncapi/client); this router is what matches it.
 type router struct {
 	routes []route
 }
