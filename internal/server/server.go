@@ -94,7 +94,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 
 	invoker := c.Trigger
 	if invoker == nil && c.AWS != nil {
-		l, err := newLambdaInvoker(*c.AWS, c.LambdaEndpoint, c.LambdaFunctionName)
+		l, err := newLambdaInvoker(*c.AWS, c.LambdaEndpoint, c.LambdaFunctionName, c.Log.With("component", "trigger"))
 		if err != nil {
 			return nil, err
 		}
