@@ -360,6 +360,31 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile lacks %s", want)
 		}
 	}
+	// Every base image is pinned by digest, so a rebuild takes the same one.
+	for _, f := range froms {
+		if !regexp.MustCompile(`^[^@]+:[^@]+@sha256:[0-9a-f]{64}$`).MatchString(f) {
+			t.Errorf("FROM %s: pin the base image by tag and digest (image:tag@sha256:…)", f)
+		}
+	}
+	// The container listens on every interface (bare metal: loopback).
+	env := dockerfileEnv(t)
+	for _, k := range []string{"SYNCD_LISTEN", "COGNITOSYNC_LISTEN", "COGNITOSYNC_METRICS_LISTEN"} {
+		if !strings.HasPrefix(env[k], ":") {
+			t.Errorf("Dockerfile ENV %s = %q, want all interfaces (:port)", k, env[k])
+		}
+	}
+
+	// The build context leaves out local state (data/embedded.json holds a
+	// developer secret) and node_modules.
+	ign, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"data/", "node_modules/", ".git"} {
+		if !strings.Contains(string(ign), want) {
+			t.Errorf(".dockerignore does not leave out %s", want)
+		}
+	}
 }
 
 func TestPrometheusConfig(t *testing.T) {

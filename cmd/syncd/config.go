@@ -32,6 +32,9 @@ type Config struct {
 	// KinesisEndpoint is a Kinesis-compatible endpoint; "": AWS through the
 	// standard AWS configuration.
 	KinesisEndpoint string
+	// PoolStream, when set, turns the Cognito stream of every --pool on at
+	// start-up, to this stream name.
+	PoolStream string
 	// S3Bucket receives stream payloads too large for one Kinesis record;
 	// S3Endpoint is an S3-compatible endpoint ("": AWS S3).
 	S3Bucket, S3Endpoint string
@@ -88,6 +91,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (C
 		"Cognito Streams: kinesis publishes changes of pools with StreamingStatus ENABLED (and BulkPublish) to Kinesis\n(AWS, or --kinesis-endpoint); none keeps them in the outbox until a syncd with a stream runs\n(default: kinesis when --kinesis-endpoint is set, else none) [SYNCD_STREAM]")
 	fs.StringVar(&c.KinesisEndpoint, "kinesis-endpoint", env.String("SYNCD_KINESIS_ENDPOINT", ""),
 		"URL of a Kinesis-compatible endpoint, e.g. http://127.0.0.1:4567 (kinesalite)\n(default: AWS Kinesis, configured by the standard AWS environment) [SYNCD_KINESIS_ENDPOINT]")
+	fs.StringVar(&c.PoolStream, "pool-stream", env.String("SYNCD_POOL_STREAM", ""),
+		"at start-up turn the Cognito stream of every --pool on, to this Kinesis stream (as SetIdentityPoolConfiguration\nwould), e.g. for a local trial; needs streaming (--stream kinesis or --kinesis-endpoint) [SYNCD_POOL_STREAM]")
 	fs.StringVar(&c.S3Bucket, "s3-bucket", env.String("SYNCD_S3_BUCKET", ""),
 		"S3 bucket for stream records larger than one Kinesis record (sent as payloadType S3Url with a pre-signed URL);\nwithout it such a change waits in the outbox [SYNCD_S3_BUCKET]")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env.String("SYNCD_S3_ENDPOINT", ""),
@@ -131,6 +136,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Service.Validate()...)
 	if c.Stream != streamKinesis && c.Stream != streamNone {
 		errs = append(errs, fmt.Errorf("--stream must be kinesis or none, got %q", c.Stream))
+	}
+	if c.PoolStream != "" && len(c.Pools) == 0 {
+		errs = append(errs, errors.New("--pool-stream needs --pool"))
 	}
 	for name, u := range map[string]string{"--kinesis-endpoint": c.KinesisEndpoint, "--s3-endpoint": c.S3Endpoint} {
 		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {

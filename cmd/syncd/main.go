@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	sc := c.ServerConfig()
 	sc.Listen, sc.MetricsListen = c.Listen, c.MetricsListen
 	sc.StoreURL, sc.DataDir = c.StoreURL, c.DataDir
+	sc.PoolStream = c.PoolStream
 	sc.AWS, sc.ShutdownTimeout, sc.Log = &awsCfg, c.ShutdownTimeout, log
 	if sc.Stream, err = newStream(c, awsCfg, log); err != nil { // stream.go
 		return err

@@ -259,6 +259,7 @@ func startJobs(ctx context.Context, c Config, emb *embedded, bulk *pipeline.Bulk
 		if err != nil {
 			return err
 		}
+		emb.srv.Notify() // the forwarder streams the in-process writes now
 		if seeded.records > 0 {
 			fmt.Fprintf(stdout, "demo: wrote %s in %s of %s in pool %s; bulk-publishing the pool\n",
 				plural(float64(seeded.records), "record"), plural(float64(seeded.datasets), "dataset"),
