@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bytes"
 	"net"
 	"net/http"
 	"os/exec"
@@ -80,7 +79,7 @@ func startSyncdEnv(t testing.TB, env []string, args ...string) *proc {
 // TestGeneratedKey_OnStdoutNotInLogs: without --developer-key syncd prints
 // the generated secret once on stdout, as guidance, and never logs it.
 func TestGeneratedKey_OnStdoutNotInLogs(t *testing.T) {
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr synctest.LogBuffer // written by exec's goroutines while the test reads
 	cmd := exec.Command(syncdBin, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json", "--log-level", "debug")
 	cmd.Env = synctest.ChildEnv([]string{"SYNCD_", "AWS_"})
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
