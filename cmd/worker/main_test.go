@@ -274,8 +274,10 @@ func TestEmbedded_DemoEndToEnd(t *testing.T) {
 		t.Fatal("healthcheck passed after shutdown")
 	}
 
-	// The demo again, on the same data: the user's theme stays blue, in the
-	// store and in the output.
+	// The demo again, on the same data (fresh ports: the first run's may
+	// be taken by now): the user's theme stays blue, in the store and in
+	// the output.
+	args = []string{"--demo", "--data", dir, "--listen", synctest.FreeAddr(t), "--metrics-listen", synctest.FreeAddr(t)}
 	stdout, stderr, stop = runInBackground(t, args)
 	waitUntil(t, func() bool { return strings.Contains(stdout.String(), "worker put") }, stdout, stderr)
 	if !strings.Contains(stdout.String(), "already holds data") || strings.Contains(stdout.String(), "demo: wrote") {
