@@ -8,8 +8,10 @@ test:
 run:
 	go run ./cmd/syncd --pool us-east-1:0c1ba052-e098-41fa-a76e-eaa2c125f861
 
+# Builds syncd, worker and lambda into bin/, stamped with VERSION (--version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 build:
-	CGO_ENABLED=0 go build -o bin/ ./cmd/...
+	CGO_ENABLED=0 go build -trimpath -ldflags "-X github.com/cognitosync/cognitosync/internal/buildinfo.version=$(VERSION)" -o bin/ ./cmd/...
 
 # Benchmarks with their same-run baselines (see README).
 bench:

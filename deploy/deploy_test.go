@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -202,6 +203,46 @@ func TestAlertRules_CoverIssue4(t *testing.T) {
 	}
 }
 
+// absenceSafe is how an alert keeps firing when its series disappear.
+var absenceSafe = regexp.MustCompile(`\babsent\(\s*cognitosync_|or\s+on\s*\(\s*\)\s+vector\(\s*0\s*\)`)
+
+// firesOnLow matches a comparison that fires on a small value (== 0, < n,
+// <= n): such an alert must also fire when the series is missing, or a
+// dead exporter silences it.
+var firesOnLow = regexp.MustCompile(`(==\s*0(\.0*)?|<=?\s*[0-9.]+)\s*($|\)|\s(or|and|unless)\b)`)
+
+// TestAlertRules_FireOnAbsence: every alert that fires on a low value also
+// fires when its metric is absent (absent(), or "or on() vector(0)"), and
+// the alerts that watch for a missing component exist.
+func TestAlertRules_FireOnAbsence(t *testing.T) {
+	byName, all := alertExprs(t)
+	for _, e := range all {
+		if firesOnLow.MatchString(e.q) && !absenceSafe.MatchString(e.q) {
+			t.Errorf("%s fires on a low value but not when the series is absent: add absent(…) or \"or on() vector(0)\"", e.where)
+		}
+	}
+	for alert, metric := range map[string]string{
+		"CognitosyncNoLeasesHeld": pipeline.MetricLeasesHeld,
+		"CognitosyncWorkerDown":   pipeline.MetricWorkerMessages,
+		"CognitosyncSyncdDown":    pipeline.MetricHTTPConnections,
+	} {
+		e, ok := byName[alert]
+		if !ok {
+			t.Errorf("alerts.yml has no %s", alert)
+			continue
+		}
+		if !strings.Contains(e.q, "absent("+metric+")") {
+			t.Errorf("%s = %q does not fire when %s is absent", alert, e.q, metric)
+		}
+	}
+	// The checker rejects what it is there to reject.
+	for _, q := range []string{`sum(cognitosync_leases_held) == 0`, `max(cognitosync_leases_held) < 1 and on() up == 1`} {
+		if firesOnLow.MatchString(q) && absenceSafe.MatchString(q) || !firesOnLow.MatchString(q) {
+			t.Errorf("the absence check accepts %s", q)
+		}
+	}
+}
+
 func TestDashboard_QueriesOnlyExportedMetrics(t *testing.T) {
 	used := map[string]bool{}
 	for _, e := range dashboardExprs(t) {
@@ -290,12 +331,15 @@ func TestECSTaskDefinition(t *testing.T) {
 	var td struct {
 		Family               string
 		ContainerDefinitions []struct {
-			Name, Image, User string
-			Essential         bool
-			HealthCheck       struct {
+			Name, Image, User      string
+			Essential              bool
+			ReadonlyRootFilesystem bool
+			MountPoints            []struct{ ContainerPath string }
+			HealthCheck            struct {
 				Command []string
 			}
 			Environment      []struct{ Name, Value string }
+			Secrets          []struct{ Name, ValueFrom string }
 			LogConfiguration struct {
 				LogDriver string
 				Options   map[string]string
@@ -321,6 +365,34 @@ func TestECSTaskDefinition(t *testing.T) {
 	}
 	if len(c.Environment) == 0 || !c.Essential {
 		t.Errorf("want environment variables and an essential container")
+	}
+	// A read-only root file system with no volume: the worker must need no
+	// disk, i.e. the remote mode with a database, no jsonl sink and
+	// poisoned messages on stderr (TestStartup_UnprivilegedReadOnlyWorkdir
+	// proves that such a worker starts).
+	env := map[string]string{}
+	for _, e := range c.Environment {
+		env[e.Name] = e.Value
+	}
+	for _, s := range c.Secrets {
+		env[s.Name] = "(secret)"
+	}
+	if c.ReadonlyRootFilesystem && len(c.MountPoints) == 0 {
+		if env["COGNITOSYNC_STREAM_NAME"] == "" || env["COGNITOSYNC_DATABASE_URL"] == "" ||
+			strings.Contains(env["COGNITOSYNC_SINKS"], "jsonl") || env["COGNITOSYNC_SINKS"] == "" ||
+			(env["COGNITOSYNC_POISON_FILE"] != "" && env["COGNITOSYNC_POISON_FILE"] != "stderr") {
+			t.Errorf("a read-only task without volumes needs the remote mode with COGNITOSYNC_DATABASE_URL, no jsonl sink and poison on stderr; env %v", env)
+		}
+	}
+	// Every variable is one the worker reads.
+	out, err := exec.Command(binaries(t).worker, "--help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range env {
+		if !strings.HasPrefix(name, "AWS_") && !strings.Contains(string(out), "["+name) && !strings.Contains(string(out), ", "+name+"]") {
+			t.Errorf("the task sets %s, which the worker does not read", name)
+		}
 	}
 }
 
@@ -358,6 +430,31 @@ func TestDockerfile(t *testing.T) {
 	for _, want := range []string{"CGO_ENABLED=0", "./cmd/worker", "./cmd/syncd"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+	// Every base image is pinned by digest, so a rebuild takes the same one.
+	for _, f := range froms {
+		if !regexp.MustCompile(`^[^@]+:[^@]+@sha256:[0-9a-f]{64}$`).MatchString(f) {
+			t.Errorf("FROM %s: pin the base image by tag and digest (image:tag@sha256:…)", f)
+		}
+	}
+	// The container listens on every interface (bare metal: loopback).
+	env := dockerfileEnv(t)
+	for _, k := range []string{"SYNCD_LISTEN", "COGNITOSYNC_LISTEN", "COGNITOSYNC_METRICS_LISTEN"} {
+		if !strings.HasPrefix(env[k], ":") {
+			t.Errorf("Dockerfile ENV %s = %q, want all interfaces (:port)", k, env[k])
+		}
+	}
+
+	// The build context leaves out local state (data/embedded.json holds a
+	// developer secret) and node_modules.
+	ign, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"data/", "node_modules/", ".git"} {
+		if !strings.Contains(string(ign), want) {
+			t.Errorf(".dockerignore does not leave out %s", want)
 		}
 	}
 }

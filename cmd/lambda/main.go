@@ -20,12 +20,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/cognitosync/cognitosync/internal/buildinfo"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/client"
 	"github.com/cognitosync/cognitosync/synctrigger"
 )
 
 func main() {
+	// A Lambda function gets no arguments; --version is for the person
+	// who built it (the release stamps internal/buildinfo).
+	if len(os.Args) > 1 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
+		fmt.Println(buildinfo.Version())
+		return
+	}
 	h, err := setup(context.Background(), os.Getenv, os.ReadFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "synctrigger:", err)

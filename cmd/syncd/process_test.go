@@ -402,6 +402,7 @@ var flags = map[string]string{
 	"kinesis-endpoint":     "SYNCD_KINESIS_ENDPOINT",
 	"s3-bucket":            "SYNCD_S3_BUCKET",
 	"s3-endpoint":          "SYNCD_S3_ENDPOINT",
+	"pool-stream":          "SYNCD_POOL_STREAM",
 
 	"max-connections":                  "SYNCD_MAX_CONNECTIONS",
 	"read-header-timeout":              "SYNCD_READ_HEADER_TIMEOUT",

@@ -25,7 +25,8 @@ const (
 // nil for "none".
 func newStream(c Config, cfg aws.Config, log *slog.Logger) (*server.Stream, error) {
 	if c.Stream == streamNone {
-		log.Info("streaming off (--stream none): changes of streaming pools stay in the outbox until a syncd with a stream runs")
+		log.Info("streaming off: changes of streaming pools stay in the outbox until a syncd with a stream runs; " +
+			"set --stream kinesis (AWS) or --kinesis-endpoint to publish them")
 		return nil, nil
 	}
 	if c.KinesisEndpoint != "" || c.S3Endpoint != "" {

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cognitosync/cognitosync/internal/buildinfo"
 	"github.com/cognitosync/cognitosync/internal/cliconfig"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
@@ -121,7 +122,7 @@ func (e *SinkEntry) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
-const usageHead = `worker: streams every Cognito Sync change to your systems.
+const usageHead = `worker: streams every Cognito Sync change to your systems (version ` + "%s" + `).
 
 It reads a pool's Cognito stream (Kinesis, or the in-process stream of the
 embedded mode), routes each change by pool, identity, dataset, key and
@@ -141,14 +142,31 @@ Usage:
                             write one record through the embedded sync service (see --demo)
 
 Every flag can also be set by the environment variable shown in brackets; a
-flag on the command line wins.
+flag on the command line wins, and a list flag (--sinks, --pool,
+--developer-key) replaces the variable's list and the default.
 
+Files are written only under --data, and only what needs them: the embedded
+mode's databases, SQLite checkpoints without --database-url, the jsonl sink
+and a --poison-file. The remote mode with --database-url and no jsonl sink
+writes nothing to disk. Listen addresses default to loopback; the container
+image sets COGNITOSYNC_LISTEN=:8080 and COGNITOSYNC_METRICS_LISTEN=:9090.
+
+Flags:
 `
 
-// parseConfig reads flags from args and the environment through getenv.
-func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, *flag.FlagSet, error) {
+// usageLine follows a flag error.
+const usageLine = "Usage: worker [flags] | worker healthcheck | worker put DATASET KEY VALUE; worker --help lists the flags"
+
+// Poison outputs (--poison-file) that write JSON lines to stderr.
+const (
+	poisonStderr     = "stderr"
+	poisonStderrDash = "-"
+)
+
+// parseConfig reads flags from args and the environment through getenv;
+// --help and --version print to stdout and return flag.ErrHelp.
+func parseConfig(name string, args []string, getenv func(string) string, stdout io.Writer) (Config, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c Config
 	env := cliconfig.NewEnv(getenv)
 	fs.StringVar(&c.Mode, "mode", env.String("COGNITOSYNC_MODE", modeAuto),
@@ -175,7 +193,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&c.MetricsListen, "metrics-listen", env.String("COGNITOSYNC_METRICS_LISTEN", "127.0.0.1:9090"),
 		"address of /metrics, /healthz and /readyz [COGNITOSYNC_METRICS_LISTEN]")
 	fs.StringVar(&c.DataDir, "data", env.String("COGNITOSYNC_DATA", "./data"),
-		"directory of the embedded SQLite database, checkpoints (without --database-url), JSONL output and the poison file [COGNITOSYNC_DATA]")
+		"directory of the embedded mode's databases, checkpoints without --database-url, JSONL output and the poison file;\ncreated only when one of them needs it (remote mode with --database-url and no jsonl sink writes no file) [COGNITOSYNC_DATA]")
 	fs.StringVar(&c.ConsumerGroup, "consumer-group", env.String("COGNITOSYNC_CONSUMER_GROUP", "cognitosync-worker"),
 		"checkpoint namespace; each route reads as <group>.<route>, so checkpoints are per route [COGNITOSYNC_CONSUMER_GROUP]")
 	fs.StringVar(&c.DatabaseURL, "database-url", env.String("COGNITOSYNC_DATABASE_URL", ""),
@@ -184,7 +202,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		"where a route without checkpoint starts reading a shard: trim-horizon (all retained records) or latest [COGNITOSYNC_START_AT]")
 	var sinks cliconfig.List
 	cliconfig.ListVar(fs, &sinks, "sinks", env.String("COGNITOSYNC_SINKS", "jsonl"),
-		"sinks of the default route (without --config): jsonl, postgres, webhook; comma-separated (default jsonl) [COGNITOSYNC_SINKS]")
+		"sinks of the default route (without --config): jsonl, postgres, webhook; comma-separated or repeated, replacing the default jsonl [COGNITOSYNC_SINKS]")
 	fs.StringVar(&c.OutDir, "out", env.String("COGNITOSYNC_OUT", ""),
 		"directory of the jsonl sink (default: <data>/out) [COGNITOSYNC_OUT]")
 	fs.StringVar(&c.WebhookURL, "webhook-url", env.String("COGNITOSYNC_WEBHOOK_URL", ""),
@@ -192,7 +210,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", env.String("COGNITOSYNC_WEBHOOK_SECRET", ""),
 		"HMAC-SHA256 key of the webhook sink [COGNITOSYNC_WEBHOOK_SECRET]")
 	fs.StringVar(&c.PoisonFile, "poison-file", env.String("COGNITOSYNC_POISON_FILE", ""),
-		"JSON Lines file of poisoned messages with their reason (default: <data>/poison.jsonl) [COGNITOSYNC_POISON_FILE]")
+		"where poisoned messages go, one JSON line each with its reason: a file, or stderr (also -) to log them\n(default: <data>/poison.jsonl in embedded mode, stderr in remote mode) [COGNITOSYNC_POISON_FILE]")
 	fs.DurationVar(&c.RetryInitial, "retry-initial", env.Duration("COGNITOSYNC_RETRY_INITIAL", 200*time.Millisecond),
 		"first wait before retrying a failing sink; doubles per retry [COGNITOSYNC_RETRY_INITIAL]")
 	fs.DurationVar(&c.RetryMax, "retry-max", env.Duration("COGNITOSYNC_RETRY_MAX", 30*time.Second),
@@ -201,15 +219,13 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		"embedded mode: address the in-process Cognito Sync and Cognito Identity APIs (and syncd's /metrics and /healthz) are served on, for SDKs [COGNITOSYNC_LISTEN]")
 	fs.BoolVar(&c.Demo, "demo", env.Bool("COGNITOSYNC_DEMO"),
 		"embedded mode: write demo datasets, bulk-publish them and print how to make live updates [COGNITOSYNC_DEMO]")
-	fs.StringVar(&c.LogLevel, "log-level", env.String("COGNITOSYNC_LOG_LEVEL", "info"), "debug, info, warn or error [COGNITOSYNC_LOG_LEVEL]")
+	fs.StringVar(&c.LogLevel, "log-level", env.String("COGNITOSYNC_LOG_LEVEL", ""),
+		"debug, info, warn or error (default: info; warn with --demo, whose progress is on stdout) [COGNITOSYNC_LOG_LEVEL]")
 	fs.StringVar(&c.LogFormat, "log-format", env.String("COGNITOSYNC_LOG_FORMAT", "text"), "text or json [COGNITOSYNC_LOG_FORMAT]")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.Duration("COGNITOSYNC_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long to let in-flight messages (and in embedded mode API requests) finish on SIGTERM/SIGINT [COGNITOSYNC_SHUTDOWN_TIMEOUT]")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageHead)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	u := cliconfig.Usage{Head: fmt.Sprintf(usageHead, buildinfo.Version()), Line: usageLine}
+	if err := cliconfig.Parse(fs, args, u, stdout); err != nil {
 		return c, fs, err
 	}
 	c.Sinks, c.getenv = sinks, getenv
@@ -241,7 +257,21 @@ func (c *Config) setDefaults() {
 		c.OutDir = filepath.Join(c.DataDir, "out")
 	}
 	if c.PoisonFile == "" {
-		c.PoisonFile = filepath.Join(c.DataDir, "poison.jsonl")
+		// The remote mode needs no disk (a read-only container): its
+		// poisoned messages are logged unless a file is configured.
+		c.PoisonFile = poisonStderr
+		if c.Mode == modeEmbedded {
+			c.PoisonFile = filepath.Join(c.DataDir, "poison.jsonl")
+		}
+	}
+	if c.PoisonFile == poisonStderrDash {
+		c.PoisonFile = poisonStderr
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+		if c.Demo {
+			c.LogLevel = "warn"
+		}
 	}
 }
 

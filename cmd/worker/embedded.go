@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,14 +59,16 @@ type embedded struct {
 	stopTrim context.CancelFunc
 	trimDone chan struct{}
 	info     embeddedInfo
+	// generatedKey: this run made the developer key (printed once).
+	generatedKey bool
 }
 
 // startEmbedded builds the embedded service on reg, the process's one
 // registry; awsCfg is the configuration of the SyncTrigger's Lambda client.
 // Run e.srv, then call close.
 func startEmbedded(ctx context.Context, c Config, awsCfg aws.Config, reg *prometheus.Registry, log *slog.Logger) (*embedded, error) {
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	if err := ensureDataDir(c.DataDir); err != nil {
+		return nil, err
 	}
 	e := &embedded{}
 	ok := false
@@ -105,6 +108,7 @@ func startEmbedded(ctx context.Context, c Config, awsCfg aws.Config, reg *promet
 	}
 	if len(sc.DeveloperKeys) == 0 {
 		sc.DeveloperKeys = []server.DeveloperKey{server.NewDeveloperKey()}
+		e.generatedKey = true
 	}
 	if len(sc.Pools) == 0 {
 		sc.Pools = []string{demoPool}
@@ -139,7 +143,11 @@ func startEmbedded(ctx context.Context, c Config, awsCfg aws.Config, reg *promet
 // goroutines start (NewRouter does); close closes the subscribers.
 func (e *embedded) subscriber(c Config) func(pipeline.Route) (message.Subscriber, error) {
 	return func(r pipeline.Route) (message.Subscriber, error) {
-		s, err := e.stream.NewSubscriber(streamlog.SubscriberConfig{ConsumerGroup: c.ConsumerGroup + "." + r.Name})
+		// Appends of this process wake the readers at once; the idle poll
+		// only finds records another process appended (a shared
+		// --database-url), so it can be slow and keep an idle worker idle.
+		s, err := e.stream.NewSubscriber(streamlog.SubscriberConfig{ConsumerGroup: c.ConsumerGroup + "." + r.Name,
+			PollInterval: idlePoll})
 		if err != nil {
 			return nil, err
 		}
@@ -228,9 +236,28 @@ func listAll(ctx context.Context, api syncapi.SyncAPI, in syncapi.ListRecordsInp
 	}
 }
 
-// writeDemo writes the demo datasets through the in-process service.
-func (e *embedded) writeDemo(ctx context.Context) (int, error) {
+// idlePoll is how often an idle reader of the embedded stream looks for
+// records appended by another process.
+const idlePoll = 5 * time.Second
+
+// demoSeed is what writeDemo did: the records, datasets and identities it
+// wrote, or, when the pool already held data, how many bytes.
+type demoSeed struct {
+	records, datasets, identities int
+	existingBytes                 int64
+}
+
+// writeDemo writes the demo datasets through the in-process service, only
+// into an empty pool: a second --demo keeps what the user changed.
+func (e *embedded) writeDemo(ctx context.Context) (demoSeed, error) {
 	api, ctx := e.api(), e.srv.AsDeveloper(ctx)
+	u, err := api.DescribeIdentityPoolUsage(ctx, syncapi.PoolInput{IdentityPoolID: e.info.Pool})
+	if err != nil {
+		return demoSeed{}, fmt.Errorf("demo data: %w", err)
+	}
+	if u.IdentityPoolUsage.DataStorage > 0 {
+		return demoSeed{existingBytes: u.IdentityPoolUsage.DataStorage}, nil
+	}
 	data := []struct{ identity, dataset, key, value string }{
 		{demoIdentity, "settings", "theme", "dark"},
 		{demoIdentity, "settings", "language", "en"},
@@ -239,12 +266,14 @@ func (e *embedded) writeDemo(ctx context.Context) (int, error) {
 		{"us-east-1:00000000-0000-4000-8000-00000000d002", "scores", "level1", "800"},
 		{"us-east-1:00000000-0000-4000-8000-00000000d003", "profile", "nickname", "ada"},
 	}
+	datasets, identities := map[string]bool{}, map[string]bool{}
 	for _, d := range data {
 		if _, err := putRecord(ctx, api, e.info.Pool, d.identity, d.dataset, d.key, d.value); err != nil {
-			return 0, fmt.Errorf("demo data: %w", err)
+			return demoSeed{}, fmt.Errorf("demo data: %w", err)
 		}
+		datasets[d.identity+"/"+d.dataset], identities[d.identity] = true, true
 	}
-	return len(data), nil
+	return demoSeed{records: len(data), datasets: len(datasets), identities: len(identities)}, nil
 }
 
 func loadEmbeddedInfo(dir string) embeddedInfo {

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cognitosync/cognitosync/internal/awsenv"
+	"github.com/cognitosync/cognitosync/internal/buildinfo"
 	"github.com/cognitosync/cognitosync/internal/cliconfig"
 	"github.com/cognitosync/cognitosync/internal/sqldb"
 	"github.com/cognitosync/cognitosync/pipeline"
@@ -36,8 +37,6 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/client"
 )
-
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -48,24 +47,22 @@ func main() {
 	}
 }
 
-func newLogger(c Config, w io.Writer) *slog.Logger {
-	return cliconfig.NewLogger(c.LogLevel, c.LogFormat, w)
-}
-
 // run dispatches the subcommands and runs the worker until ctx ends.
+// Guidance and progress for the person at the terminal go to stdout; logs
+// (and poisoned messages with --poison-file stderr) go to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "healthcheck":
-			return healthcheck(ctx, args[1:], getenv, stderr)
+			return healthcheck(ctx, args[1:], getenv, stdout)
 		case "put":
 			return put(ctx, args[1:], getenv, stdout, stderr)
 		case "version":
-			fmt.Fprintln(stdout, version)
+			fmt.Fprintln(stdout, buildinfo.Version())
 			return nil
 		}
 	}
-	c, fs, err := parseConfig("worker", args, getenv, stderr)
+	c, fs, err := parseConfig("worker", args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -73,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q; see worker --help", fs.Args())
+		return fmt.Errorf("unexpected arguments %q\n%s", fs.Args(), usageLine)
 	}
 	if err := c.Validate(); err != nil {
 		return err
@@ -82,13 +79,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout, stderr io.Writer) error {
-	log := newLogger(c, stderr)
-	wlog := watermill.NewSlogLogger(log.With("component", "router"))
+	stderr = &lockedWriter{w: stderr} // logs and poisoned messages share it line by line
+	log := cliconfig.NewLogger(c.LogLevel, c.LogFormat, stderr)
+	// Watermill's router reports every handler start and stop at INFO;
+	// that is debugging detail for an operator.
+	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "router"),
+		map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
 
 	sinks, err := buildSinks(ctx, c, reg, log)
 	if err != nil {
@@ -99,7 +97,7 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 			log.Error("close sinks", "err", err)
 		}
 	}()
-	poison, err := pipeline.NewPoisonFile(c.PoisonFile)
+	poison, err := newPoison(c, stderr)
 	if err != nil {
 		return err
 	}
@@ -119,7 +117,7 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 	}
 	switch c.Mode {
 	case modeEmbedded:
-		if emb, err = startEmbedded(ctx, c, cfg, reg, log.With("component", "syncd")); err != nil {
+		if emb, err = startEmbedded(ctx, c, cfg, reg, log); err != nil {
 			return err
 		}
 		defer emb.close()
@@ -137,13 +135,9 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 				o.BaseEndpoint = aws.String(c.SyncEndpoint)
 			}
 		})
-		url := c.DatabaseURL
-		if url == "" {
-			url = filepath.Join(c.DataDir, "worker.db")
-		}
-		db, err := sqldb.Open(ctx, sqldb.Config{URL: url})
+		db, err := openCheckpointDB(ctx, c)
 		if err != nil {
-			return fmt.Errorf("open checkpoint database: %w", err)
+			return err
 		}
 		defer db.Close()
 		cps, err := checkpoint.New(ctx, checkpoint.Config{DB: db})
@@ -179,7 +173,7 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 	}
 	ops := &http.Server{Handler: opsMux(reg, router, &routerDone), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("worker starting", "mode", c.Mode, "stream", c.Stream, "metrics", "http://"+mln.Addr().String()+"/metrics",
-		"routes", len(c.routes()), "sinks", strings.Join(sinkNames(sinks), ","), "version", version)
+		"routes", len(c.routes()), "sinks", strings.Join(sinkNames(sinks), ","), "version", buildinfo.Version())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(ops, mln) })
@@ -203,7 +197,7 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 		case <-gctx.Done():
 			return nil
 		}
-		return startJobs(gctx, c, emb, bulk, stdout, log)
+		return startJobs(gctx, c, emb, bulk, reg, stdout, log)
 	})
 	g.Go(func() error {
 		<-gctx.Done()
@@ -224,35 +218,84 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 	return err
 }
 
+// openCheckpointDB opens the remote mode's checkpoint and lease database:
+// --database-url, or SQLite in --data (created then, and only then).
+func openCheckpointDB(ctx context.Context, c Config) (*sqldb.Handle, error) {
+	url := c.DatabaseURL
+	if url == "" {
+		if err := ensureDataDir(c.DataDir); err != nil {
+			return nil, err
+		}
+		url = filepath.Join(c.DataDir, "worker.db")
+	}
+	db, err := sqldb.Open(ctx, sqldb.Config{URL: url})
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint database: %w", err)
+	}
+	return db, nil
+}
+
+// ensureDataDir creates --data for something that keeps files there.
+func ensureDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory (--data %s): %w; point --data at a writable directory", dir, err)
+	}
+	return nil
+}
+
 // startJobs runs the demo and the bulk publishes once the router consumes:
 // consumption starts at once, the overlap of bulk and live records is
-// absorbed by the idempotent sinks.
-func startJobs(ctx context.Context, c Config, emb *embedded, bulk *pipeline.BulkPublisher, stdout io.Writer, log *slog.Logger) error {
+// absorbed by the idempotent sinks. Progress goes to stdout when it is a
+// terminal or in the demo, and then is not logged again (at debug only);
+// otherwise each event is logged.
+func startJobs(ctx context.Context, c Config, emb *embedded, bulk *pipeline.BulkPublisher, reg prometheus.Gatherer, stdout io.Writer, log *slog.Logger) error {
 	pools := c.Pools
 	if emb != nil && len(pools) == 0 {
 		pools = []string{emb.info.Pool}
 	}
 	bulkPublish := c.BulkPublish
 	if c.Demo && emb != nil {
-		n, err := emb.writeDemo(ctx)
+		seeded, err := emb.writeDemo(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "demo: wrote %d records in 3 identities of pool %s; bulk-publishing them\n", n, emb.info.Pool)
+		emb.srv.Notify() // the forwarder streams the in-process writes now
+		if seeded.records > 0 {
+			fmt.Fprintf(stdout, "demo: wrote %s in %s of %s in pool %s; bulk-publishing the pool\n",
+				plural(float64(seeded.records), "record"), plural(float64(seeded.datasets), "dataset"),
+				plural(float64(seeded.identities), "identity"), emb.info.Pool)
+		} else {
+			fmt.Fprintf(stdout, "demo: pool %s already holds data (%d bytes); keeping it, not writing demo data (remove %s to start over)\n",
+				emb.info.Pool, seeded.existingBytes, c.DataDir)
+		}
 		bulkPublish = true
 	}
 	if !bulkPublish {
 		return nil
 	}
-	term := isTerminal(stdout)
+	show := isTerminal(stdout) || c.Demo
+	level := slog.LevelInfo
+	if show {
+		level = slog.LevelDebug // on the terminal already
+	}
 	for _, pool := range pools {
+		start := deliveredSoFar(reg)
 		progress := func(p pipeline.BulkProgress) {
 			st := p.Details.BulkPublishStatus
-			if term || c.Demo {
-				fmt.Fprintf(stdout, "bulk publish %s: %s %s (%s)\n", p.Pool, p.Event, st, p.Elapsed.Round(time.Millisecond))
+			switch {
+			case st == "":
+				st = "requested"
+			case p.Event == pipeline.BulkAlreadyDone:
+				st += " (a bulk publish done within the last 24 h; not run again)"
+			case p.Event == pipeline.BulkAlreadyRunning:
+				st += " (already running; following it)"
 			}
-			log.Info("bulk publish", "identity_pool", p.Pool, "event", string(p.Event), "status", st,
-				"elapsed", p.Elapsed.Round(time.Millisecond), "polls", p.Polls, "failure", p.Details.FailureMessage)
+			got := deliveredSoFar(reg).since(start)
+			if show {
+				fmt.Fprintf(stdout, "bulk publish %s: %s after %s; delivered so far: %s\n", p.Pool, st, p.Elapsed.Round(time.Millisecond), got)
+			}
+			log.Log(ctx, level, "bulk publish", "identity_pool", p.Pool, "event", string(p.Event), "status", p.Details.BulkPublishStatus,
+				"elapsed", p.Elapsed.Round(time.Millisecond), "polls", p.Polls, "delivered", got, "failure", p.Details.FailureMessage)
 		}
 		if _, err := bulk.Run(ctx, pool, progress); err != nil {
 			if ctx.Err() != nil {
@@ -265,24 +308,31 @@ func startJobs(ctx context.Context, c Config, emb *embedded, bulk *pipeline.Bulk
 	}
 	if c.Demo && emb != nil {
 		fmt.Fprintf(stdout, `
-demo: the bulk-published records are in %s (one JSON line per change).
+demo: the pool's records are in %s as JSON lines, one per change.
 Make a live update from another terminal; it appears there within a second:
 
     go run ./cmd/worker put --data %s settings theme blue
 
-or point any AWS SDK at %s (region %s, developer key %s).
-`, c.OutDir, c.DataDir, emb.info.Endpoint, emb.info.Region, emb.info.AccessKeyID)
+or point any AWS SDK at %s (region %s, developer key %s, secret in %s).
+Logs are on stderr at warn level (--log-level info shows more).
+`, c.OutDir, c.DataDir, emb.info.Endpoint, emb.info.Region, emb.info.AccessKeyID, filepath.Join(c.DataDir, embeddedState))
 	}
 	return nil
 }
 
+// printEmbedded tells the person at the terminal where the embedded
+// service is. A developer key generated by this run is printed once, here;
+// a kept one is only pointed to.
 func printEmbedded(w io.Writer, c Config, e *embedded) {
+	key := fmt.Sprintf("%s (secret in %s)", e.info.AccessKeyID, filepath.Join(c.DataDir, embeddedState))
+	if e.generatedKey {
+		key = fmt.Sprintf("%s:%s (new; kept in %s)", e.info.AccessKeyID, e.info.SecretAccessKey, filepath.Join(c.DataDir, embeddedState))
+	}
 	fmt.Fprintf(w, `embedded Cognito Sync at %s (region %s)
-  developer key: %s:%s   (also in %s)
+  developer key: %s
   pool %s streams to the in-process stream %q
   changes go to %s; poisoned messages to %s
-`, e.info.Endpoint, e.info.Region, e.info.AccessKeyID, e.info.SecretAccessKey, filepath.Join(c.DataDir, embeddedState),
-		e.info.Pool, c.Stream, c.OutDir, c.PoisonFile)
+`, e.info.Endpoint, e.info.Region, key, e.info.Pool, c.Stream, c.OutDir, c.PoisonFile)
 }
 
 func isTerminal(w io.Writer) bool {
@@ -339,8 +389,8 @@ func opsMux(reg prometheus.Gatherer, router *pipeline.Router, done *atomic.Bool)
 
 // healthcheck GETs /healthz on --metrics-listen (the container image has no
 // shell or curl): exit 0 on 200, an error (exit 1) otherwise.
-func healthcheck(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	c, _, err := parseConfig("worker healthcheck", args, getenv, stderr)
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c, _, err := parseConfig("worker healthcheck", args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -373,7 +423,6 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 // (found in <data>/embedded.json), over HTTP as any SDK would.
 func put(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("worker put", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	data := fs.String("data", func() string {
 		if v := getenv("COGNITOSYNC_DATA"); v != "" {
 			return v
@@ -382,19 +431,16 @@ func put(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}(), "data directory of the running embedded worker [COGNITOSYNC_DATA]")
 	identity := fs.String("identity", demoIdentity, "identity id to write as")
 	pool := fs.String("pool", "", "identity pool id (default: the embedded worker's first pool)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: worker put [flags] DATASET KEY VALUE\n\nWrites one record through the embedded Cognito Sync service of a running worker.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	const line = "Usage: worker put [--data DIR] [--identity ID] [--pool ID] DATASET KEY VALUE"
+	u := cliconfig.Usage{Head: line + "\n\nWrites one record through the embedded Cognito Sync service of a running worker.\n\nFlags:\n", Line: line}
+	if err := cliconfig.Parse(fs, args, u, stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
 	if fs.NArg() != 3 {
-		fs.Usage()
-		return errors.New("put needs DATASET KEY VALUE")
+		return fmt.Errorf("put needs DATASET KEY VALUE\n%s", line)
 	}
 	info := loadEmbeddedInfo(*data)
 	if info.Endpoint == "" {

@@ -13,12 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/cognitosync/cognitosync/internal/buildinfo"
 	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
 	"github.com/cognitosync/cognitosync/sinks/postgres"
 	wmsink "github.com/cognitosync/cognitosync/sinks/watermill"
 	"github.com/cognitosync/cognitosync/sinks/webhook"
+	"github.com/cognitosync/cognitosync/syncapi"
 )
 
 func noenv(string) string { return "" }
@@ -221,20 +225,25 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // TestEmbedded_DemoEndToEnd runs the README's first command in-process: the
 // embedded sync service, demo data bulk-published through the in-process
 // stream into the JSONL sink, a live update with `worker put`, the health
-// check, then shutdown as on SIGTERM.
+// check, then shutdown as on SIGTERM. Then it runs the demo again on the
+// same data: the user's edit stays (the demo seeds only an empty pool).
 func TestEmbedded_DemoEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	metrics := synctest.FreeAddr(t)
 	args := []string{"--demo", "--data", dir, "--listen", synctest.FreeAddr(t), "--metrics-listen", metrics}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var stdout, stderr syncBuf
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, noenv, &stdout, &stderr) }()
+	stdout, stderr, stop := runInBackground(t, args)
 
-	waitUntil(t, func() bool { return strings.Contains(stdout.String(), "worker put") }, &stdout, &stderr)
-	if !strings.Contains(stdout.String(), "succeeded SUCCEEDED") {
-		t.Errorf("no bulk publish progress on stdout:\n%s", stdout.String())
+	waitUntil(t, func() bool { return strings.Contains(stdout.String(), "worker put") }, stdout, stderr)
+	if !regexp.MustCompile(`bulk publish \S+: SUCCEEDED after \d+ms; delivered so far: \d+ datasets?, \d+ records? \(\d+ records/s\)`).MatchString(stdout.String()) {
+		t.Errorf("no bulk publish progress with counts on stdout:\n%s", stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "demo: wrote 6 records in 5 datasets of 3 identities") {
+		t.Errorf("the demo does not say what it wrote:\n%s", stdout.String())
+	}
+	// The demo logs at warn: its progress is on stdout, nothing at info on
+	// stderr (Watermill's router chatter included).
+	if strings.Contains(stderr.String(), "level=INFO") {
+		t.Errorf("the demo logs at info by default:\n%s", stderr.String())
 	}
 	records := func() map[string]string {
 		got := map[string]string{}
@@ -249,29 +258,88 @@ func TestEmbedded_DemoEndToEnd(t *testing.T) {
 		}
 		return got
 	}
-	waitUntil(t, func() bool { return len(records()) == 6 }, &stdout, &stderr)
+	waitUntil(t, func() bool { return len(records()) == 6 }, stdout, stderr)
 
 	var out bytes.Buffer
 	if err := run(t.Context(), []string{"put", "--data", dir, "settings", "theme", "blue"}, noenv, &out, &out); err != nil {
 		t.Fatalf("put: %v: %s", err, out.String())
 	}
-	waitUntil(t, func() bool { return records()[demoIdentity+"/settings/theme"] == "blue" }, &stdout, &stderr)
+	waitUntil(t, func() bool { return records()[demoIdentity+"/settings/theme"] == "blue" }, stdout, stderr)
 
 	if err := run(t.Context(), []string{"healthcheck", "--metrics-listen", metrics}, noenv, &out, &out); err != nil {
 		t.Fatalf("healthcheck: %v", err)
 	}
-	cancel() // SIGTERM
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no shutdown within 30 s")
-	}
+	stop() // SIGTERM
 	if err := run(t.Context(), []string{"healthcheck", "--metrics-listen", metrics}, noenv, &out, &out); err == nil {
 		t.Fatal("healthcheck passed after shutdown")
 	}
+
+	// The demo again, on the same data (fresh ports: the first run's may
+	// be taken by now): the user's theme stays blue, in the store and in
+	// the output.
+	args = []string{"--demo", "--data", dir, "--listen", synctest.FreeAddr(t), "--metrics-listen", synctest.FreeAddr(t)}
+	stdout, stderr, stop = runInBackground(t, args)
+	waitUntil(t, func() bool { return strings.Contains(stdout.String(), "worker put") }, stdout, stderr)
+	if !strings.Contains(stdout.String(), "already holds data") || strings.Contains(stdout.String(), "demo: wrote") {
+		t.Errorf("the second demo did not keep the pool's data:\n%s", stdout.String())
+	}
+	if strings.Contains(stdout.String(), loadEmbeddedInfo(dir).SecretAccessKey) {
+		t.Errorf("the second run printed the kept secret again:\n%s", stdout.String())
+	}
+	info := loadEmbeddedInfo(dir)
+	recs, _, err := listAll(t.Context(), clientFor(info), syncapi.ListRecordsInput{IdentityPoolID: info.Pool, IdentityID: demoIdentity, DatasetName: "settings"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Key == "theme" && (r.Value == nil || *r.Value != "blue") {
+			t.Errorf("after a second demo theme = %v, want the user's blue", r.Value)
+		}
+	}
+	waitUntil(t, func() bool {
+		cs, err := jsonl.ReadAll(filepath.Join(dir, "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := ""
+		for _, c := range cs {
+			if c.IdentityID == demoIdentity && c.DatasetName == "settings" && c.Key == "theme" && c.Value != nil {
+				last = *c.Value
+			}
+		}
+		return last == "blue"
+	}, stdout, stderr)
+	stop()
+}
+
+// runInBackground runs the worker with args until the test calls stop (as
+// SIGTERM would), which fails the test on an error or a shutdown slower
+// than 30 s.
+func runInBackground(t *testing.T, args []string) (stdout, stderr *syncBuf, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	stdout, stderr = &syncBuf{}, &syncBuf{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, noenv, stdout, stderr) }()
+	stopped := false
+	stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no shutdown within 30 s")
+		}
+	}
+	t.Cleanup(stop)
+	return stdout, stderr, stop
 }
 
 func waitUntil(t *testing.T, cond func() bool, stdout, stderr *syncBuf) {
@@ -312,5 +380,140 @@ func TestConfig_READMEExample(t *testing.T) {
 	}
 	if got := strings.Join(types, ", "); got != sinkTypeNames() {
 		t.Errorf("the README example shows sink types %s, want every type: %s", got, sinkTypeNames())
+	}
+}
+
+// TestConfig_ListFlagsReplace: a list flag replaces its default and its
+// environment variable, and repeated flags add to each other, for every
+// list flag of the worker (--sinks, --pool, --developer-key).
+func TestConfig_ListFlagsReplace(t *testing.T) {
+	env := map[string]string{
+		"COGNITOSYNC_SINKS": "webhook", "COGNITOSYNC_IDENTITY_POOLS": "us-east-1:env",
+		"COGNITOSYNC_DEVELOPER_KEY": "ENVKEY:envsecret",
+	}
+	getenv := func(k string) string { return env[k] }
+	for _, tc := range []struct {
+		name                string
+		getenv              func(string) string
+		args                []string
+		sinks, pools, keyID string
+	}{
+		{"defaults", noenv, nil, "jsonl", "", ""},
+		{"sinks replaces the default", noenv, []string{"--sinks", "postgres"}, "postgres", "", ""},
+		{"sinks lists the default too", noenv, []string{"--sinks", "jsonl,postgres"}, "jsonl,postgres", "", ""},
+		{"repeated sinks add", noenv, []string{"--sinks", "postgres", "--sinks", "jsonl"}, "postgres,jsonl", "", ""},
+		{"environment", getenv, nil, "webhook", "us-east-1:env", "ENVKEY"},
+		{"flags replace the environment", getenv,
+			[]string{"--sinks", "jsonl", "--pool", "us-east-1:a", "--pool", "us-east-1:b", "--developer-key", "FLAG:s"},
+			"jsonl", "us-east-1:a,us-east-1:b", "FLAG"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := parseConfig("worker", tc.args, tc.getenv, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyID := ""
+			if len(c.DeveloperKeys) > 0 {
+				keyID = c.DeveloperKeys[0].ID
+			}
+			if got := strings.Join(c.Sinks, ","); got != tc.sinks {
+				t.Errorf("sinks = %q, want %q", got, tc.sinks)
+			}
+			if got := strings.Join(c.Pools, ","); got != tc.pools {
+				t.Errorf("pools = %q, want %q", got, tc.pools)
+			}
+			if keyID != tc.keyID || len(c.DeveloperKeys) > 1 {
+				t.Errorf("developer keys = %v, want only %q", c.DeveloperKeys, tc.keyID)
+			}
+		})
+	}
+	// The README's example: --sinks postgres builds the postgres sink only.
+	c, _, err := parseConfig("worker", []string{"--sinks", "postgres", "--database-url", "postgres://x@localhost/db"}, noenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if es := c.sinkEntries(); len(es) != 1 || es[0].Type != "postgres" {
+		t.Errorf("--sinks postgres builds %+v, want the postgres sink alone", es)
+	}
+}
+
+// TestHelp_EachDefaultOnce: --help shows each flag's default at most once,
+// and on stdout.
+func TestHelp_EachDefaultOnce(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"--help"}, noenv, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("--help wrote to stderr: %s", stderr.String())
+	}
+	entries := regexp.MustCompile(`(?m)^  -`).Split(stdout.String(), -1)
+	if len(entries) < 30 {
+		t.Fatalf("--help lists %d flags:\n%s", len(entries)-1, stdout.String())
+	}
+	for _, e := range entries[1:] {
+		if n := strings.Count(e, "(default"); n > 1 {
+			t.Errorf("--help names a default %d times:\n  -%s", n, e)
+		}
+	}
+	for _, want := range []string{"(default \"./data\")", "(default \"127.0.0.1:9090\")", "-version"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("--help lacks %s", want)
+		}
+	}
+}
+
+// TestFlagError_ShortUsage: a mistyped flag gets the error and one usage
+// line, not the whole help.
+func TestFlagError_ShortUsage(t *testing.T) {
+	for _, args := range [][]string{{"--no-such-flag"}, {"--retry-max", "soon"}, {"serve"}, {"put", "--nope"}, {"put", "only-one"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), args, noenv, &stdout, &stderr)
+		if err == nil {
+			t.Fatalf("worker %v succeeded", args)
+		}
+		if lines := strings.Count(err.Error(), "\n") + 1; lines > 3 || !strings.Contains(err.Error(), "Usage: worker") {
+			t.Errorf("worker %v: error of %d lines, want the error and a usage line:\n%v", args, lines, err)
+		}
+		if stdout.Len()+stderr.Len() != 0 {
+			t.Errorf("worker %v printed more than its error:\n%s%s", args, stdout.String(), stderr.String())
+		}
+	}
+	var stdout bytes.Buffer
+	if err := run(t.Context(), []string{"--version"}, noenv, &stdout, &stdout); err != nil || strings.TrimSpace(stdout.String()) != buildinfo.Version() {
+		t.Errorf("--version = %q, %v; want %q", stdout.String(), err, buildinfo.Version())
+	}
+}
+
+// TestLogs_JSONLinesWithUniqueKeys: with --log-format json every line on
+// stderr is one JSON object without a repeated key (the embedded syncd's
+// components, the router's fields), at debug level to see them all, and no
+// line holds the developer secret.
+func TestLogs_JSONLinesWithUniqueKeys(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--demo", "--data", dir, "--listen", synctest.FreeAddr(t), "--metrics-listen", synctest.FreeAddr(t),
+		"--log-format", "json", "--log-level", "debug"}
+	stdout, stderr, stop := runInBackground(t, args)
+	waitUntil(t, func() bool { return strings.Contains(stdout.String(), "worker put") }, stdout, stderr)
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"put", "--data", dir, "settings", "theme", "blue"}, noenv, &out, &out); err != nil {
+		t.Fatalf("put: %v: %s", err, out.String())
+	}
+	stop()
+	secret := loadEmbeddedInfo(dir).SecretAccessKey
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("only %d log lines at debug level:\n%s", len(lines), stderr.String())
+	}
+	for _, l := range lines {
+		if err := jsontext.NewDecoder(strings.NewReader(l)).SkipValue(); err != nil || !strings.HasPrefix(l, "{") {
+			t.Errorf("not one JSON object with unique keys (%v): %s", err, l)
+		}
+		if secret != "" && strings.Contains(l, secret) {
+			t.Errorf("a log line holds the developer secret: %s", l)
+		}
 	}
 }

@@ -6,45 +6,124 @@ set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
 
-PG_URL=${SYNC_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+# --- PostgreSQL: a throwaway server of the tests' own (initdb into a
+# directory of its own, a free loopback port, trust authentication). The
+# machine's server, if any, is never touched. The server and its data live in
+# $COGNITOSYNC_PG_DIR (default /tmp/cognitosync-postgres-<uid>, reused by the
+# next call); test.sh gives it a fresh directory and stops it afterwards with
+# `services.sh stop-postgres`. As root (CI), initdb and the server run as the
+# postgres user (or nobody) through setpriv/runuser, since initdb refuses
+# root. Binaries are found on PATH, in Debian's /usr/lib/postgresql/*/bin or
+# in Homebrew's prefixes on macOS (/opt/homebrew/opt/postgresql@*/bin,
+# /usr/local/opt/postgresql@*/bin); CI installs Debian's postgresql package.
+PG_DIR=${COGNITOSYNC_PG_DIR:-${TMPDIR:-/tmp}/cognitosync-postgres-$(id -u)}
+PG_DIR=${PG_DIR%/}
 
-pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+pg_bindir() {
+  if command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; then
+    dirname "$(command -v pg_ctl)"; return 0
+  fi
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) \
+    $(ls -d /opt/homebrew/opt/postgresql@*/bin /usr/local/opt/postgresql@*/bin 2>/dev/null | sort -V -r) \
+    /opt/homebrew/bin /usr/local/bin; do
+    if [ -x "$d/pg_ctl" ] && [ -x "$d/initdb" ]; then echo "$d"; return 0; fi
+  done
+  return 1
+}
+
+# pg_tool BINDIR NAME: a PostgreSQL client program, from BINDIR or PATH.
+pg_tool() {
+  if [ -x "$1/$2" ]; then echo "$1/$2"; return; fi
+  local d
+  d=$(dirname "$(readlink -f "$1/pg_ctl")")
+  if [ -x "$d/$2" ]; then echo "$d/$2"; return; fi
+  command -v "$2"
+}
+
+# as_pg_user CMD...: runs CMD as the user that owns the cluster.
+as_pg_user() {
+  if [ "$(id -u)" != 0 ]; then "$@"; return; fi
+  if command -v setpriv >/dev/null 2>&1; then
+    setpriv --reuid="$PG_USER" --regid="$PG_GROUP" --clear-groups -- "$@"
+  else
+    runuser -u "$PG_USER" -- "$@"
+  fi
+}
+
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
 
 start_postgres() {
-  if pg_ready; then return 0; fi
-  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
-    log "installing PostgreSQL from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq postgresql >&2
-  fi
-  local ver
-  ver=$(ls /etc/postgresql | sort -V | tail -n 1)
-  log "starting PostgreSQL $ver"
-  pg_ctlcluster --skip-systemctl-redirect "$ver" main start >&2 || true
-  for _ in $(seq 1 60); do pg_ready && break; sleep 0.5; done
-  pg_ready || { log "PostgreSQL did not start"; exit 1; }
-}
-
-ensure_database() {
-  # trust auth on loopback is how this machine ships; set it up if it is not.
-  if ! psql "$PG_URL" -Atc 'select 1' >/dev/null 2>&1; then
-    log "creating role/database for tests"
-    su postgres -c "psql -Atc \"ALTER USER postgres PASSWORD NULL\"" >&2 || true
-    su postgres -c "createdb test" >&2 2>/dev/null || true
-    local hba
-    hba=$(su postgres -c "psql -Atc 'show hba_file'")
-    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
-      sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
-      su postgres -c "psql -Atc 'select pg_reload_conf()'" >/dev/null
+  local bin
+  if ! bin=$(pg_bindir); then
+    if [ "${CI:-}" = true ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing PostgreSQL from Debian"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq >&2
+      apt-get install -y -qq postgresql >&2
+      bin=$(pg_bindir)
+    else
+      log "PostgreSQL's server programs (initdb, pg_ctl) are not installed: install them"
+      log "  (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@17) and run this again"
+      exit 1
     fi
   fi
-  psql "$PG_URL" -Atc 'select 1' >/dev/null || { log "cannot connect to $PG_URL"; exit 1; }
+  PG_USER=$(id -un) PG_GROUP=$(id -gn)
+  if [ "$(id -u)" = 0 ]; then
+    if id postgres >/dev/null 2>&1; then PG_USER=postgres PG_GROUP=$(id -gn postgres); else PG_USER=nobody PG_GROUP=$(id -gn nobody); fi
+  fi
+  local port
+  if [ -f "$PG_DIR/port" ]; then
+    port=$(cat "$PG_DIR/port")
+    if "$(pg_tool "$bin" pg_isready)" -q -h 127.0.0.1 -p "$port" 2>/dev/null; then PG_PORT=$port; return 0; fi
+  fi
+  mkdir -p "$PG_DIR"
+  chmod 700 "$PG_DIR"
+  [ "$(id -u)" = 0 ] && chown "$PG_USER:$PG_GROUP" "$PG_DIR"
+  if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+    log "creating a throwaway PostgreSQL cluster in $PG_DIR/data ($bin)"
+    as_pg_user "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1 ||
+      { log "initdb failed:"; cat "$PG_DIR/initdb.log" >&2; exit 1; }
+  fi
+  for _ in 1 2 3 4 5; do
+    port=$(free_port) || break
+    if as_pg_user "$bin/pg_ctl" start -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+      -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" >/dev/null 2>&1; then
+      echo "$port" >"$PG_DIR/port"
+      PG_PORT=$port
+      "$(pg_tool "$bin" psql)" -h 127.0.0.1 -p "$port" -U postgres -Atqc 'CREATE DATABASE test' postgres >/dev/null 2>&1 || true
+      return 0
+    fi
+  done
+  log "PostgreSQL did not start; last lines of $PG_DIR/server.log:"
+  tail -n 20 "$PG_DIR/server.log" >&2 || true
+  exit 1
 }
 
+stop_postgres() {
+  local bin
+  bin=$(pg_bindir) || return 0
+  [ -f "$PG_DIR/data/PG_VERSION" ] || return 0
+  PG_USER=$(stat -c %U "$PG_DIR" 2>/dev/null || stat -f %Su "$PG_DIR") PG_GROUP=$(id -gn "$PG_USER")
+  as_pg_user "$bin/pg_ctl" stop -D "$PG_DIR/data" -m immediate -w >/dev/null 2>&1 || true
+  rm -f "$PG_DIR/port"
+}
+
+if [ "${1:-}" = stop-postgres ]; then
+  stop_postgres
+  exit 0
+fi
+
 start_postgres
-ensure_database
-log "PostgreSQL ready at $PG_URL"
+PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/test?sslmode=disable"
+log "PostgreSQL ready at $PG_URL (data in $PG_DIR; stop: deploy/local/services.sh stop-postgres)"
 printf 'export SYNC_TEST_POSTGRES_URL=%q\n' "$PG_URL"
 
 # --- Kinesis: kinesalite for volume, kinesis-local (kinesis-mock)
@@ -138,30 +217,55 @@ log "kinesis-local ready at http://127.0.0.1:$KINESIS_MOCK_PORT"
 printf 'export SYNC_TEST_KINESIS_ENDPOINT=%q\n' "http://127.0.0.1:$KINESALITE_PORT"
 printf 'export SYNC_TEST_KINESIS_MOCK_ENDPOINT=%q\n' "http://127.0.0.1:$KINESIS_MOCK_PORT"
 
-# --- NATS JetStream (the nats sink's broker), from Debian's
-# nats-server, on loopback with JetStream storage in /var/lib/nats-server.
+# --- NATS JetStream (the nats sink's broker), from Debian's nats-server
+# (CI installs it), on loopback with JetStream storage and its log in
+# $COGNITOSYNC_NATS_DIR (default /tmp/cognitosync-nats-<uid>).
 NATS_PORT=${SYNC_NATS_PORT:-4222}
+NATS_DIR=${COGNITOSYNC_NATS_DIR:-${TMPDIR:-/tmp}/cognitosync-nats-$(id -u)}
 
 nats_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null; }
 
 start_nats() {
   if nats_ready; then return 0; fi
-  if [ ! -x /usr/sbin/nats-server ]; then
-    log "installing nats-server from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq nats-server >&2
+  local bin
+  bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+  if [ ! -x "$bin" ]; then
+    if [ "${CI:-}" = true ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing nats-server from Debian"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq >&2
+      apt-get install -y -qq nats-server >&2
+    else
+      log "nats-server is not installed (Debian: apt-get install nats-server; macOS: brew install nats-server)"
+      exit 1
+    fi
   fi
-  mkdir -p /var/lib/nats-server
-  log "starting nats-server with JetStream on 127.0.0.1:$NATS_PORT (log /var/log/nats-server.log)"
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
-    -a 127.0.0.1 -p "$NATS_PORT" -js -sd /var/lib/nats-server -l /var/log/nats-server.log >&2
+  mkdir -p "$NATS_DIR"
+  log "starting nats-server with JetStream on 127.0.0.1:$NATS_PORT (storage and log in $NATS_DIR)"
+  nohup "$bin" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$NATS_DIR" -l "$NATS_DIR/nats-server.log" >/dev/null 2>&1 </dev/null &
   for _ in $(seq 1 60); do nats_ready && return 0; sleep 0.25; done
-  log "nats-server did not start on 127.0.0.1:$NATS_PORT; last lines of /var/log/nats-server.log:"
-  tail -n 20 /var/log/nats-server.log >&2 || true
+  log "nats-server did not start on 127.0.0.1:$NATS_PORT; last lines of $NATS_DIR/nats-server.log:"
+  tail -n 20 "$NATS_DIR/nats-server.log" >&2 || true
   exit 1
 }
 
 start_nats
 log "NATS JetStream ready at nats://127.0.0.1:$NATS_PORT"
 printf 'export SYNC_TEST_NATS_URL=%q\n' "nats://127.0.0.1:$NATS_PORT"
+
+# --- The AWS CLI v2 (Debian's awscli) for the black-box test of syncd.
+# Another `aws` may come first on PATH (e.g. a pyenv shim of v1): use
+# Debian's. CI installs it.
+AWS_CLI=${SYNC_TEST_AWS_CLI:-/usr/bin/aws}
+if [ ! -x "$AWS_CLI" ] && [ "${CI:-}" = true ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  log "installing the AWS CLI from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq awscli >&2
+fi
+if [ -x "$AWS_CLI" ]; then
+  log "AWS CLI: $("$AWS_CLI" --version 2>&1)"
+  printf 'export SYNC_TEST_AWS_CLI=%q\n' "$AWS_CLI"
+else
+  log "no AWS CLI at $AWS_CLI (Debian: apt-get install awscli); its black-box test will skip (fail under CI=true)"
+fi

@@ -39,6 +39,12 @@ import (
 // counts to the store.
 const flushInterval = time.Second
 
+// forwarderIdlePoll is how often an idle outbox forwarder looks for rows:
+// a write through this server's API wakes it at once (wakeForwarder), so
+// the poll only finds rows written by another syncd sharing the database,
+// and an idle syncd stays idle.
+const forwarderIdlePoll = time.Second
+
 // Server is an assembled syncd. New builds it and listens; Run serves until
 // its context ends; Close releases what New acquired. The accessors are safe
 // for concurrent use.
@@ -94,7 +100,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 
 	invoker := c.Trigger
 	if invoker == nil && c.AWS != nil {
-		l, err := newLambdaInvoker(*c.AWS, c.LambdaEndpoint, c.LambdaFunctionName)
+		l, err := newLambdaInvoker(*c.AWS, c.LambdaEndpoint, c.LambdaFunctionName, c.Log.With("component", "trigger"))
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +166,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", ops)
 	mux.Handle("/healthz", ops)
-	mux.Handle("/", api)
+	mux.Handle("/", s.wakeForwarder(api))
 	if err := s.listen(c.Listen, mux); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
 	}
@@ -200,7 +206,7 @@ func (s *Server) newStreaming() error {
 	store := s.store.(streamStore) // checked by Validate, or *sqlstore.DB
 	var err error
 	if s.forwarder, err = outbox.NewForwarder(outbox.ForwarderConfig{
-		Store: store, Publisher: st.Publisher, Offload: st.Offload, MaxRecordBytes: st.MaxRecordBytes,
+		Store: store, Publisher: st.Publisher, Offload: st.Offload, MaxRecordBytes: st.MaxRecordBytes, Poll: forwarderIdlePoll,
 		Owner: c.Owner, Registerer: s.reg, Log: c.Log.With("component", "outbox"), Now: c.Now,
 	}); err != nil {
 		return err
@@ -210,6 +216,49 @@ func (s *Server) newStreaming() error {
 		Owner: c.Owner, Registerer: s.reg, Log: c.Log.With("component", "bulk"), Now: c.Now,
 	})
 	return err
+}
+
+// wakeForwarder wakes the outbox forwarder after every successful request
+// that may have written (any but GET and HEAD), so a change reaches the
+// stream at once while an idle forwarder polls rarely. Without a stream it
+// returns h.
+func (s *Server) wakeForwarder(h http.Handler) http.Handler {
+	if s.forwarder == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			h.ServeHTTP(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		if sw.status < 300 {
+			s.forwarder.Notify()
+		}
+	})
+}
+
+// statusWriter remembers the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Notify wakes the outbox forwarder, for in-process writes that did not go
+// through the API (the worker's demo); without a stream it does nothing.
+func (s *Server) Notify() {
+	if s.forwarder != nil {
+		s.forwarder.Notify()
+	}
 }
 
 // listen serves h on addr under the guard's connection and request limits

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -12,7 +14,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
+	"github.com/aws/aws-sdk-go/aws/awserr"
 	credv1 "github.com/aws/aws-sdk-go/aws/credentials"
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 	"github.com/prometheus/client_golang/prometheus"
@@ -286,5 +290,56 @@ func TestServer_HealthzFollowsTheStore(t *testing.T) {
 	}
 	if err := srv.Check(t.Context()); err == nil || !strings.Contains(err.Error(), "store unavailable") {
 		t.Errorf("Check = %v", err)
+	}
+}
+
+// TestServer_UnreachableTrigger: a SyncTrigger whose Lambda endpoint does
+// not answer fails the sync with InvalidLambdaFunctionOutputException whose
+// message names the function but not the endpoint (the log has it), and is
+// counted as outcome unreachable, not rejected.
+func TestServer_UnreachableTrigger(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	var logs synctest.LogBuffer
+	c := config(t)
+	c.Pools = []string{synctest.PoolID()}
+	c.AWS = &aws.Config{Region: synctest.Region, Credentials: synctest.StaticV2("AKID", "secret", "")}
+	c.LambdaEndpoint, c.LambdaFunctionName = "http://"+closed, "function"
+	c.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	srv := start(t, c)
+	pool := c.Pools[0]
+	d := dev(t, srv)
+	if _, err := d.SetCognitoEvents(&cognitosync.SetCognitoEventsInput{IdentityPoolId: awsv1.String(pool),
+		Events: map[string]*string{"SyncTrigger": awsv1.String(triggerArn)}}); err != nil {
+		t.Fatal(err)
+	}
+	idn := synctest.NewIdentityAt(t, srv.Endpoint(), pool)
+	user := synctest.SyncV1(t, srv.Endpoint(), idn.V1())
+	ls, err := user.ListRecords(&cognitosync.ListRecordsInput{IdentityPoolId: awsv1.String(pool),
+		IdentityId: awsv1.String(idn.ID), DatasetName: awsv1.String("settings")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = user.UpdateRecords(&cognitosync.UpdateRecordsInput{IdentityPoolId: awsv1.String(pool),
+		IdentityId: awsv1.String(idn.ID), DatasetName: awsv1.String("settings"), SyncSessionToken: ls.SyncSessionToken,
+		RecordPatches: []*cognitosync.RecordPatch{{Op: awsv1.String("replace"), Key: awsv1.String("theme"),
+			Value: awsv1.String("dark"), SyncCount: awsv1.Int64(0)}}})
+	var ae awserr.Error
+	if !errors.As(err, &ae) || ae.Code() != cognitosync.ErrCodeInvalidLambdaFunctionOutputException {
+		t.Fatalf("UpdateRecords = %v, want InvalidLambdaFunctionOutputException", err)
+	}
+	if strings.Contains(ae.Message(), closed) || strings.Contains(ae.Message(), "127.0.0.1") || !strings.Contains(ae.Message(), triggerArn) {
+		t.Errorf("client message %q: want the function, not the endpoint", ae.Message())
+	}
+	if !strings.Contains(logs.String(), closed) {
+		t.Errorf("the log does not say which endpoint failed:\n%s", logs.String())
+	}
+	m := synctest.ScrapeMetrics(t, srv.Endpoint()+"/metrics")
+	if !strings.Contains(string(m), `cognitosync_trigger_invocations_total{outcome="unreachable",pool="`+pool+`"} 1`) {
+		t.Errorf("no unreachable outcome in\n%s", m)
 	}
 }

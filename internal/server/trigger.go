@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -15,7 +16,7 @@ import (
 // endpoint (the emulator) ignores signatures, so when the chain has no
 // credentials there, placeholder ones are used. No retries: a throttled or
 // failed call answers the sync at once, within the 5 s trigger limit.
-func newLambdaInvoker(cfg aws.Config, endpoint, functionName string) (*trigger.LambdaInvoker, error) {
+func newLambdaInvoker(cfg aws.Config, endpoint, functionName string, log *slog.Logger) (*trigger.LambdaInvoker, error) {
 	if endpoint != "" {
 		cfg.Credentials = awsenv.WithPlaceholder(cfg.Credentials, "syncd")
 	}
@@ -25,7 +26,7 @@ func newLambdaInvoker(cfg aws.Config, endpoint, functionName string) (*trigger.L
 		}
 		o.RetryMaxAttempts = 1
 	})
-	inv, err := trigger.NewLambdaInvoker(trigger.LambdaConfig{Client: cl, FunctionName: functionName})
+	inv, err := trigger.NewLambdaInvoker(trigger.LambdaConfig{Client: cl, FunctionName: functionName, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("lambda invoker: %w", err)
 	}

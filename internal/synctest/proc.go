@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,6 +56,11 @@ type ProcConfig struct {
 	// Ready matches the start-up log line; its submatches are returned by
 	// AwaitReady. nil: AwaitReady returns at once.
 	Ready *regexp.Regexp
+	// Dir is the working directory; "": the test's.
+	Dir string
+	// Attr, when set, is the process's SysProcAttr (e.g. a Credential to
+	// run as an unprivileged user).
+	Attr *syscall.SysProcAttr
 }
 
 // Proc is a running process of a binary under test.
@@ -72,7 +78,7 @@ func Launch(t testing.TB, c ProcConfig) *Proc {
 	t.Helper()
 	p := &Proc{t: t, Log: newLogBuffer(c.Ready), done: make(chan struct{})}
 	p.Cmd = exec.Command(c.Bin, c.Args...)
-	p.Cmd.Env = c.Env
+	p.Cmd.Env, p.Cmd.Dir, p.Cmd.SysProcAttr = c.Env, c.Dir, c.Attr
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Log, p.Log
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,11 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/cognitosync/cognitosync/syncapi"
@@ -37,6 +39,10 @@ type LambdaConfig struct {
 	// the Runtime Interface Emulator serves only the name "function".
 	// "": the pool's function ARN is sent as it is.
 	FunctionName string
+	// Log receives why an invocation failed, with what only the operator
+	// may see (the Lambda endpoint's address, the transport error); the
+	// client gets a message without it. nil: discard.
+	Log *slog.Logger
 }
 
 // Validate reports missing required fields.
@@ -58,8 +64,34 @@ func NewLambdaInvoker(c LambdaConfig) (*LambdaInvoker, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
 	return &LambdaInvoker{c: c}, nil
 }
+
+// Kinds of invocation failure besides the function's own error, for the
+// outcome label of MetricTriggerInvocations; errors.Is finds them next to
+// the syncapi kind the client gets.
+var (
+	// ErrUnreachable: no answer from the Lambda endpoint (connection
+	// refused, DNS, TLS): the function never ran.
+	ErrUnreachable = errors.New("sync trigger: Lambda endpoint unreachable")
+	// ErrInvokeFailed: the Invoke API answered with an error of its own
+	// (the function does not exist, no permission, a Lambda or emulator
+	// failure): the function did not answer.
+	ErrInvokeFailed = errors.New("sync trigger: Lambda invoke failed")
+)
+
+// invokeError is what the client sees (public, a *syncapi.Error without
+// addresses) and the kind of failure; the cause is logged, not returned.
+type invokeError struct {
+	public error
+	kind   error
+}
+
+func (e *invokeError) Error() string   { return e.public.Error() }
+func (e *invokeError) Unwrap() []error { return []error{e.public, e.kind} }
 
 // functionError is the payload Lambda returns with X-Amz-Function-Error.
 type functionError struct {
@@ -82,7 +114,10 @@ func (l *LambdaInvoker) Invoke(ctx context.Context, functionArn string, ev synca
 	}
 	out, err := l.c.Client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(name), Payload: payload})
 	if err != nil {
-		return syncapi.TriggerEvent{}, mapInvokeError(ctx, functionArn, err)
+		mapped := mapInvokeError(ctx, functionArn, err)
+		l.c.Log.Warn("sync trigger invocation failed", "function", functionArn, "function_name", name,
+			"client_error", mapped.Error(), "err", err)
+		return syncapi.TriggerEvent{}, mapped
 	}
 	if out.FunctionError != nil {
 		var fe functionError
@@ -111,23 +146,39 @@ func (l *LambdaInvoker) Invoke(ctx context.Context, functionArn string, ev synca
 	return res, nil
 }
 
+// mapInvokeError turns an Invoke API error into what the client gets: the
+// AWS error kind and a message that names the function but never the
+// endpoint's address or the transport error (Invoke logs those).
 func mapInvokeError(ctx context.Context, arn string, err error) error {
 	var (
 		tooMany *types.TooManyRequestsException
 		ne      net.Error
 		re      *smithyhttp.ResponseError
+		api     smithy.APIError
+		send    *smithyhttp.RequestSendError
 	)
 	switch {
 	case errors.As(err, &tooMany):
 		return syncapi.Errorf(syncapi.ErrLambdaThrottled, "SyncTrigger function %s is throttled; retry the sync.", arn)
 	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil, errors.As(err, &ne) && ne.Timeout():
 		return syncapi.Errorf(syncapi.ErrLambdaTimeout, "SyncTrigger function %s did not answer in time.", arn)
+	case errors.As(err, &send), errors.As(err, &re) && re.HTTPStatusCode() == 0:
+		// The SDK's "request send failed": no HTTP answer at all.
+		return &invokeError{kind: ErrUnreachable, public: syncapi.Errorf(syncapi.ErrLambdaOutput,
+			"SyncTrigger function %s could not be invoked: the Lambda endpoint did not answer.", arn)}
 	case errors.As(err, &re) && re.HTTPStatusCode() >= 500:
 		// Lambda's own failures, and the emulator's answer when the
 		// function's process crashed (502).
-		return syncapi.Errorf(syncapi.ErrLambdaOutput,
-			"SyncTrigger function %s failed: Lambda answered HTTP %d; the function may have crashed (%v)", arn, re.HTTPStatusCode(), err)
+		return &invokeError{kind: ErrInvokeFailed, public: syncapi.Errorf(syncapi.ErrLambdaOutput,
+			"SyncTrigger function %s failed: Lambda answered HTTP %d; the function may have crashed.", arn, re.HTTPStatusCode())}
+	case errors.As(err, &api):
+		return &invokeError{kind: ErrInvokeFailed, public: syncapi.Errorf(syncapi.ErrLambdaOutput,
+			"SyncTrigger function %s could not be invoked: Lambda answered %s.", arn, api.ErrorCode())}
+	case errors.As(err, &re):
+		return &invokeError{kind: ErrInvokeFailed, public: syncapi.Errorf(syncapi.ErrLambdaOutput,
+			"SyncTrigger function %s could not be invoked: Lambda answered HTTP %d.", arn, re.HTTPStatusCode())}
 	default:
-		return syncapi.Errorf(syncapi.ErrLambdaOutput, "SyncTrigger function %s could not be invoked: %v", arn, err)
+		return &invokeError{kind: ErrUnreachable, public: syncapi.Errorf(syncapi.ErrLambdaOutput,
+			"SyncTrigger function %s could not be invoked: the Lambda endpoint did not answer.", arn)}
 	}
 }

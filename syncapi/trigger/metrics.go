@@ -12,11 +12,12 @@ import (
 
 // Invocation outcomes of cognitosync_trigger_invocations_total.
 const (
-	OutcomeOK        = "ok"
-	OutcomeRejected  = "rejected" // function error or invalid output
-	OutcomeThrottled = "throttled"
-	OutcomeTimeout   = "timeout"
-	OutcomeError     = "error"
+	OutcomeOK          = "ok"
+	OutcomeRejected    = "rejected"    // the function ran and raised an error, or answered invalid output
+	OutcomeUnreachable = "unreachable" // no answer from the Lambda endpoint: the function never ran
+	OutcomeThrottled   = "throttled"
+	OutcomeTimeout     = "timeout"
+	OutcomeError       = "error" // the Invoke API failed (no such function, no permission, Lambda's own failure)
 )
 
 // Instrumented counts each invocation of the wrapped invoker in
@@ -54,6 +55,10 @@ func outcome(err error) string {
 	switch {
 	case err == nil:
 		return OutcomeOK
+	case errors.Is(err, ErrUnreachable):
+		return OutcomeUnreachable
+	case errors.Is(err, ErrInvokeFailed):
+		return OutcomeError
 	case errors.Is(err, syncapi.ErrLambdaOutput):
 		return OutcomeRejected
 	case errors.Is(err, syncapi.ErrLambdaThrottled):

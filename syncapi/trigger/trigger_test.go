@@ -3,6 +3,7 @@ package trigger
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,6 +62,9 @@ func TestLambdaInvoker(t *testing.T) {
 		{"not invocable", func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
 			return nil, &types.ResourceNotFoundException{Message: aws.String("no such function")}
 		}, syncapi.ErrLambdaOutput, "could not be invoked"},
+		{"unreachable", func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New(`Post "http://10.1.2.3:9001/2015-03-31/functions/f/invocations": connect: connection refused`)}
+		}, syncapi.ErrLambdaOutput, "did not answer"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -80,6 +84,10 @@ func TestLambdaInvoker(t *testing.T) {
 			var de *syncapi.Error
 			if !errors.Is(err, c.kind) || !errors.As(err, &de) || !strings.Contains(err.Error(), c.msg) {
 				t.Fatalf("want %v containing %q, got %v", c.kind, c.msg, err)
+			}
+			// What the client sees names no internal address.
+			if strings.Contains(de.Message, "http") || strings.Contains(de.Message, "10.1.2.3") || strings.Contains(de.Message, "boom") {
+				t.Errorf("client message leaks the endpoint or transport error: %q", de.Message)
 			}
 		})
 	}
@@ -146,6 +154,8 @@ func TestInstrument_CountsOutcomes(t *testing.T) {
 		"arn:throttled": syncapi.Errorf(syncapi.ErrLambdaThrottled, "slow down"),
 		"arn:timeout":   syncapi.Errorf(syncapi.ErrLambdaTimeout, "late"),
 	}
+	errs["arn:unreachable"] = mapInvokeError(context.Background(), "arn:unreachable", errors.New("dial tcp: connection refused"))
+	errs["arn:error"] = mapInvokeError(context.Background(), "arn:error", &types.ResourceNotFoundException{Message: aws.String("no such function")})
 	inner := InProcess{}
 	for arn, err := range errs {
 		inner[arn] = func(_ context.Context, ev syncapi.TriggerEvent) (syncapi.TriggerEvent, error) { return ev, err }
@@ -176,7 +186,7 @@ func TestInstrument_CountsOutcomes(t *testing.T) {
 			}
 		}
 	}
-	for _, o := range []string{OutcomeOK, OutcomeRejected, OutcomeThrottled, OutcomeTimeout} {
+	for _, o := range []string{OutcomeOK, OutcomeRejected, OutcomeUnreachable, OutcomeThrottled, OutcomeTimeout, OutcomeError} {
 		if got[o] != 1 {
 			t.Errorf("outcome %s counted %v times, want 1 (all: %v)", o, got[o], got)
 		}
