@@ -2,9 +2,9 @@ package server
 
 import (
 	"errors"
-	"net/http"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
-	"github.com/cognitosync/cognitosync/syncapi/idtoken"
 	"github.com/cognitosync/cognitosync/syncapi"
+	"github.com/cognitosync/cognitosync/syncapi/idtoken"
 )
 
 // Config configures a Server. The commands fill it from their flags

@@ -63,7 +63,7 @@ type Server struct {
 	// rawListeners are opened and not yet served (release closes them).
 	rawListeners []net.Listener
 	servers      []*http.Server
-	listeners []net.Listener
+	listeners    []net.Listener
 
 	mu      sync.Mutex
 	running bool
