@@ -48,8 +48,27 @@ type keySet struct {
 	err     error
 }
 
+// fetchFailure lets verify learn that a key fetch failed: go-oidc reports
+// key set errors as text only.
+type fetchFailure struct{ err error }
+
+type fetchFailureKey struct{}
+
+// noteFetchFailure records err in ctx's fetchFailure, if any.
+func noteFetchFailure(ctx context.Context, err error) error {
+	if f, ok := ctx.Value(fetchFailureKey{}).(*fetchFailure); ok && isUnreachable(err) {
+		f.err = err
+	}
+	return err
+}
+
 // VerifySignature implements oidc.KeySet.
 func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+	payload, err := k.verifySignature(ctx, raw)
+	return payload, noteFetchFailure(ctx, err)
+}
+
+func (k *keySet) verifySignature(ctx context.Context, raw string) ([]byte, error) {
 	jws, err := jose.ParseSigned(raw, k.algs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed token: %w", err)

@@ -293,9 +293,11 @@ func (t *Tokens) verify(ctx context.Context, issuer string, keys oidc.KeySet, al
 	v := oidc.NewVerifier(issuer, keys, &oidc.Config{
 		SkipClientIDCheck: true, SkipExpiryCheck: true, SupportedSigningAlgs: algNames(algs), Now: t.c.Now,
 	})
-	idt, err := v.Verify(ctx, token)
+	var ff fetchFailure
+	idt, err := v.Verify(context.WithValue(ctx, fetchFailureKey{}, &ff), token)
 	if err != nil {
-		if isUnreachable(err) {
+		if ff.err != nil {
+			err = ff.err
 			t.c.Log.Warn("login token issuer unreachable", "issuer", issuer, "err", err)
 			return "", syncapi.Errorf(syncapi.ErrExternalService, "The login provider %s could not be reached to verify the token.", trimScheme(issuer))
 		}
