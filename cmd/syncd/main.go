@@ -31,6 +31,9 @@ func main() {
 // Guidance for the person at the terminal (--help, a generated developer
 // key) goes to stdout; logs go to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "rotate-signing-key" {
+		return rotateSigningKey(ctx, args[1:], getenv, stdout)
+	}
 	c, err := parseConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
