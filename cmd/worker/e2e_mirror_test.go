@@ -33,7 +33,9 @@ func TestE2E_MirrorWithDeletions(t *testing.T) {
 		updates    = 1500
 		deleteOdds = 40 // one call in deleteOdds deletes its dataset
 	)
-	s := newStack(t, 2)
+	// 40 identities from one address: no guest rate limit in the way
+	s := newStack(t, 2, "--get-id-rate", "0", "--get-id-rate-per-address", "0",
+		"--get-credentials-rate", "0", "--get-credentials-rate-per-address", "0")
 	// Data before streaming: the pool does not stream yet.
 	s.setStreaming(t, "DISABLED")
 	l := newLoad(t, s, identities, datasets)
