@@ -123,9 +123,10 @@ func (c RouterConfig) Validate() error {
 // Router delivers stream messages to routes and their sinks in batches,
 // one consumer (and one subscription) per route.
 //
-// A route's collector takes the subscription's messages in the order the
-// subscriber sends them (each shard in order), decodes each, keeps the
-// changes the route matches and appends them to the current batch. The
+// A route's decoder takes the subscription's messages in the order the
+// subscriber sends them (each shard in order), decodes each and keeps the
+// changes the route matches; its collector appends them to the current
+// batch. The
 // batch is handed to the route's writer when it holds BatchSize changes,
 // or BatchLinger after its first message; while the writer is busy the next
 // batch keeps collecting, so batches grow with the load. The writer writes
@@ -338,6 +339,36 @@ func (r *Router) runRoute(runCtx context.Context, rt Route, in <-chan *message.M
 		<-writerDone
 	}()
 
+	// Decoding runs beside collecting (in subscription order), so that
+	// decoding, collecting and writing use separate cores.
+	decoded := make(chan decodedMsg, 256)
+	go func() {
+		defer close(decoded)
+		for {
+			var msg *message.Message
+			var ok bool
+			select {
+			case msg, ok = <-in:
+				if !ok {
+					return
+				}
+			case <-runCtx.Done():
+				return
+			}
+			changes, keep := r.accept(runCtx, wctx, rt, msg)
+			if !keep {
+				continue
+			}
+			select {
+			case decoded <- decodedMsg{msg, changes}:
+			case <-runCtx.Done():
+				msg.Nack()
+				r.track(r.shardOf(rt, msg), -1)
+				return
+			}
+		}
+	}()
+
 	var cur *batch
 	var lingerT *time.Timer
 	var lingered bool
@@ -352,7 +383,7 @@ func (r *Router) runRoute(runCtx context.Context, rt Route, in <-chan *message.M
 		if cur != nil && (full || lingered || r.c.BatchLinger < 0) {
 			out = handoff
 		}
-		recv := in
+		recv := decoded
 		if full {
 			recv = nil
 		}
@@ -361,16 +392,12 @@ func (r *Router) runRoute(runCtx context.Context, rt Route, in <-chan *message.M
 			linger = lingerT.C
 		}
 		select {
-		case msg, ok := <-recv:
+		case d, ok := <-recv:
 			if !ok { // the subscription ended: hand over what is left
 				if cur != nil {
 					r.handOver(wctx, rt, handoff, cur)
 				}
 				return
-			}
-			changes, keep := r.accept(runCtx, wctx, rt, msg)
-			if !keep {
-				continue
 			}
 			if cur == nil {
 				cur = &batch{first: time.Now()}
@@ -379,11 +406,7 @@ func (r *Router) runRoute(runCtx context.Context, rt Route, in <-chan *message.M
 					lingerT = time.NewTimer(r.c.BatchLinger)
 				}
 			}
-			cur.msgs = append(cur.msgs, msg)
-			for _, c := range changes {
-				cur.changes = append(cur.changes, c)
-				cur.from = append(cur.from, len(cur.msgs)-1)
-			}
+			cur.add(d)
 		case out <- cur:
 			cur = nil
 			if lingerT != nil {
@@ -393,11 +416,32 @@ func (r *Router) runRoute(runCtx context.Context, rt Route, in <-chan *message.M
 		case <-linger:
 			lingered = true
 		case <-runCtx.Done():
+			// What was decoded is written in the drain too.
+			for d := range decoded {
+				if cur == nil {
+					cur = &batch{first: time.Now()}
+				}
+				cur.add(d)
+			}
 			if cur != nil {
 				r.handOver(wctx, rt, handoff, cur)
 			}
 			return
 		}
+	}
+}
+
+// decodedMsg is a message with the route's changes of it.
+type decodedMsg struct {
+	msg     *message.Message
+	changes []Change
+}
+
+func (b *batch) add(d decodedMsg) {
+	b.msgs = append(b.msgs, d.msg)
+	for _, c := range d.changes {
+		b.changes = append(b.changes, c)
+		b.from = append(b.from, len(b.msgs)-1)
 	}
 }
 

@@ -133,7 +133,8 @@ func bareRead(ctx context.Context, kc *kinesis.Client, stream string, decode boo
 // pre-filled kinesalite stream (benchChanges changes in benchRecords
 // records, benchShards shards):
 //
-//   - bare-GetRecords: a bare aws-sdk-go-v2 GetRecords loop, records/s;
+//   - bare-GetRecords: a bare aws-sdk-go-v2 GetRecords loop, records/s
+//     (after a warm-up read, the fastest of at least three);
 //   - bare-GetRecords+decode: the same loop decoding every record into
 //     changes with the pipeline's decoder, changes/s: the baseline of the
 //     worker;
@@ -151,37 +152,40 @@ func BenchmarkWorker_EndToEnd(b *testing.B) {
 	kc := kinesisClient(endpoint)
 	stream := prefilledStream(b, kc)
 
-	var bareRecords, bareChanges float64
-	b.Run("bare-GetRecords", func(b *testing.B) {
-		start := time.Now()
-		total := 0
-		for range b.N {
-			n, _, err := bareRead(context.Background(), kc, stream, false)
+	// The baselines: a warm-up read first (kinesalite answers the first
+	// read of fresh data slower), then the fastest of three reads, which
+	// favours the baseline.
+	if _, _, err := bareRead(context.Background(), kc, stream, false); err != nil {
+		b.Fatal(err)
+	}
+	bare := func(b *testing.B, decode bool, want int) float64 {
+		var best time.Duration
+		for range max(b.N, 3) {
+			start := time.Now()
+			records, changes, err := bareRead(context.Background(), kc, stream, decode)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if n != benchRecords {
-				b.Fatalf("stream holds %d records, want %d", n, benchRecords)
+			n := records
+			if decode {
+				n = changes
 			}
-			total += n
+			if n != want {
+				b.Fatalf("stream holds %d, want %d", n, want)
+			}
+			if d := time.Since(start); best == 0 || d < best {
+				best = d
+			}
 		}
-		bareRecords = float64(total) / time.Since(start).Seconds()
+		return float64(want) / best.Seconds()
+	}
+	var bareRecords, bareChanges float64
+	b.Run("bare-GetRecords", func(b *testing.B) {
+		bareRecords = bare(b, false, benchRecords)
 		b.ReportMetric(bareRecords, "records/s")
 	})
 	b.Run("bare-GetRecords+decode", func(b *testing.B) {
-		start := time.Now()
-		total := 0
-		for range b.N {
-			_, n, err := bareRead(context.Background(), kc, stream, true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if n != benchChanges {
-				b.Fatalf("stream holds %d changes, want %d", n, benchChanges)
-			}
-			total += n
-		}
-		bareChanges = float64(total) / time.Since(start).Seconds()
+		bareChanges = bare(b, true, benchChanges)
 		b.ReportMetric(bareChanges, "changes/s")
 	})
 	b.Run("subscriber", func(b *testing.B) {

@@ -44,6 +44,7 @@ func kinesisSubscribers(c Config, cfg aws.Config, cps stream.CheckpointStore, sm
 			OnGetRecords:  sm.onGetRecords(r.Name),
 			// a window per shard, so that the router collects batches
 			MaxInFlight: c.MaxInFlight, MaxInFlightBytes: c.MaxInFlightBytes,
+			GetRecordsLimit: int32(c.KinesisGetRecordsLimit),
 		}
 		if c.KinesisPacing == "off" {
 			sc.MinGetRecordsInterval, sc.MaxReadBytesPerSecond = time.Microsecond, 1<<40
