@@ -18,9 +18,9 @@ package changejson
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -136,12 +136,17 @@ func UUID(k pipeline.ChangeKey) string {
 	return uuid.NewSHA1(namespace, canonical(k)).String()
 }
 
+// canonical is json.Marshal([]any{pool, identity, dataset, key,
+// syncCount}), built without reflection (the same bytes).
 func canonical(k pipeline.ChangeKey) []byte {
-	b, err := json.Marshal([]any{k.IdentityPoolID, k.IdentityID, k.DatasetName, k.Key, k.SyncCount})
-	if err != nil { // unreachable: strings and an int64
-		panic(err)
+	b := make([]byte, 0, 16+len(k.IdentityPoolID)+len(k.IdentityID)+len(k.DatasetName)+len(k.Key)+20)
+	b = append(b, '[')
+	for _, s := range []string{k.IdentityPoolID, k.IdentityID, k.DatasetName, k.Key} {
+		b = appendString(b, s, true)
+		b = append(b, ',')
 	}
-	return b
+	b = strconv.AppendInt(b, k.SyncCount, 10)
+	return append(b, ']')
 }
 
 func timePtr(t time.Time) *time.Time {

@@ -193,9 +193,7 @@ func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 	if err := s.index(); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	buf := make([]byte, 0, 320*len(js))
 	var added []lineID
 	fresh := map[lineID]bool{}
 	for _, j := range js {
@@ -205,17 +203,25 @@ func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 		}
 		fresh[id] = true
 		added = append(added, id)
-		if err := enc.Encode(j); err != nil { // Encode adds the newline
-			return fmt.Errorf("jsonl: encode: %w", err)
+		var ok bool
+		if buf, ok = j.AppendJSON(buf, false); !ok { // what only encoding/json handles
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(j); err != nil {
+				return fmt.Errorf("jsonl: encode: %w", err)
+			}
+			buf = append(buf, bytes.TrimSuffix(b.Bytes(), []byte{'\n'})...)
 		}
+		buf = append(buf, '\n')
 	}
-	if buf.Len() == 0 {
+	if len(buf) == 0 {
 		return nil // every change is already in Dir
 	}
-	if err := s.rotateIfNeeded(int64(buf.Len())); err != nil {
+	if err := s.rotateIfNeeded(int64(len(buf))); err != nil {
 		return err
 	}
-	if _, err := s.f.Write(buf.Bytes()); err != nil {
+	if _, err := s.f.Write(buf); err != nil {
 		s.abandon()
 		return fmt.Errorf("jsonl: write %s: %w", s.path, err)
 	}
@@ -225,7 +231,7 @@ func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 		s.abandon()
 		return fmt.Errorf("jsonl: fsync %s: %w", s.path, err)
 	}
-	s.size += int64(buf.Len())
+	s.size += int64(len(buf))
 	s.read[filepath.Base(s.path)] = s.size
 	for _, id := range added {
 		s.ids[id] = struct{}{}
