@@ -341,7 +341,7 @@ func (r *Router) runRoute(runCtx context.Context, rt Route, in <-chan *message.M
 
 	// Decoding runs beside collecting (in subscription order), so that
 	// decoding, collecting and writing use separate cores.
-	decoded := make(chan decodedMsg, 256)
+	decoded := make(chan decodedMsg, 64)
 	go func() {
 		defer close(decoded)
 		for {

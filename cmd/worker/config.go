@@ -239,14 +239,14 @@ func parseConfig(name string, args []string, getenv func(string) string, stdout 
 		"changes a route collects into one batch: one transaction, fsync or request per sink [COGNITOSYNC_BATCH_SIZE]")
 	fs.DurationVar(&c.BatchLinger, "batch-linger", env.Duration("COGNITOSYNC_BATCH_LINGER", 10*time.Millisecond),
 		"how long a batch that is not full waits for more changes before it is written; 0: write as soon as the sinks are free\n(while they write, the next batch collects anyway) [COGNITOSYNC_BATCH_LINGER]")
-	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(env.Int("COGNITOSYNC_MAX_IN_FLIGHT", 1000)),
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(env.Int("COGNITOSYNC_MAX_IN_FLIGHT", 500)),
 		"stream records per shard and route read ahead and not yet acknowledged; the checkpoint only passes acknowledged ones [COGNITOSYNC_MAX_IN_FLIGHT]")
 	fs.IntVar(&c.MaxInFlightBytes, "max-in-flight-bytes", int(env.Int("COGNITOSYNC_MAX_IN_FLIGHT_BYTES", 4<<20)),
 		"bytes of stream records per shard and route read ahead and not yet acknowledged [COGNITOSYNC_MAX_IN_FLIGHT_BYTES]")
 	fs.StringVar(&c.KinesisPacing, "kinesis-pacing", env.String("COGNITOSYNC_KINESIS_PACING", "aws"),
 		"aws: pace GetRecords to Kinesis' per-shard read quotas (5 calls/s, 2 MiB/s, shared by every consumer of a shard);\noff: read as fast as the endpoint answers, for a Kinesis-compatible endpoint without quotas such as kinesalite [COGNITOSYNC_KINESIS_PACING]")
-	fs.IntVar(&c.KinesisGetRecordsLimit, "kinesis-get-records-limit", int(env.Int("COGNITOSYNC_KINESIS_GET_RECORDS_LIMIT", 1000)),
-		"records asked per GetRecords (1 to 10000); a shard's responses are held in memory until acknowledged, so larger\nmeans more memory; at Kinesis' 5 calls/s per shard, 1000 records of 400 bytes already reach its 2 MiB/s [COGNITOSYNC_KINESIS_GET_RECORDS_LIMIT]")
+	fs.IntVar(&c.KinesisGetRecordsLimit, "kinesis-get-records-limit", int(env.Int("COGNITOSYNC_KINESIS_GET_RECORDS_LIMIT", 500)),
+		"records asked per GetRecords (1 to 10000); a shard's responses are held in memory until acknowledged, so larger\nmeans more memory; at Kinesis' 5 calls/s per shard, 500 records of 800 bytes already reach its 2 MiB/s [COGNITOSYNC_KINESIS_GET_RECORDS_LIMIT]")
 	u := cliconfig.Usage{Head: fmt.Sprintf(usageHead, buildinfo.Version()), Line: usageLine}
 	if err := cliconfig.Parse(fs, args, u, stdout); err != nil {
 		return c, fs, err
