@@ -59,6 +59,12 @@ const (
 	// route, sink and outcome (OutcomeOK, OutcomeError: nacked and
 	// redelivered, OutcomePoison: moved aside after its retries).
 	MetricWorkerMessages = "cognitosync_worker_messages_total"
+	// MetricWorkerBatchChanges is the number of changes per batch a route
+	// wrote to its sinks (one Sink.Write per sink), by route.
+	MetricWorkerBatchChanges = "cognitosync_worker_batch_changes"
+	// MetricWorkerBatchDuration is the time from a batch's first message to
+	// its acknowledgement, by route.
+	MetricWorkerBatchDuration = "cognitosync_worker_batch_duration_seconds"
 	// MetricSinkWrites counts Sink.Write calls by sink and outcome
 	// (OutcomeOK, OutcomeError, OutcomePermanent).
 	MetricSinkWrites = "cognitosync_sink_writes_total"
@@ -151,6 +157,8 @@ const (
 // Metrics is the contract: every metric syncd and the worker export.
 var Metrics = []Metric{
 	{MetricWorkerMessages, Counter, []string{"route", "sink", "outcome"}, ExporterWorker, "Stream messages handled by route, sink and outcome."},
+	{MetricWorkerBatchChanges, Histogram, []string{"route"}, ExporterWorker, "Changes per batch a route wrote to its sinks."},
+	{MetricWorkerBatchDuration, Histogram, []string{"route"}, ExporterWorker, "Seconds from a batch's first message to its acknowledgement."},
 	{MetricSinkWrites, Counter, []string{"sink", "outcome"}, ExporterWorker, "Sink.Write calls by sink and outcome."},
 	{MetricSinkChanges, Counter, []string{"sink"}, ExporterWorker, "Changes accepted by a sink."},
 	{MetricSinkWriteDuration, Histogram, []string{"sink"}, ExporterWorker, "Sink.Write latency."},

@@ -18,6 +18,13 @@ import (
 // characters, also '/' and ':', so "us-east-1:*" matches every pool of a
 // region; '?' one character; [a-z] and [^a-z] classes; '\' escapes). A
 // change matches the route when it matches all five lists.
+//
+// A dataset deletion (Change.DatasetDeleted) has no key and is a remove: it
+// matches a route whose pool, identity and dataset lists match its dataset
+// and whose Ops are empty or include remove, whatever the Keys list says.
+// It removes every key of the dataset, among them the keys the route
+// forwards, so a route that mirrors some keys must see it too. A route
+// limited to ops [replace] does not get deletions.
 type Route struct {
 	// Name identifies the route in metrics (label route), logs and, in
 	// Kinesis mode, its consumer group (checkpoints are per route). Required;
@@ -77,7 +84,7 @@ func (r Route) Validate() error {
 // Match reports whether c matches every pattern list of the route.
 func (r Route) Match(c Change) bool {
 	return r.MatchDataset(c.IdentityPoolID, c.IdentityID, c.DatasetName) &&
-		matchAny(r.Keys, c.Key) && r.matchOp(c.Op)
+		(c.DatasetDeleted || matchAny(r.Keys, c.Key)) && r.matchOp(c.Op)
 }
 
 // MatchDataset reports whether the route's pool, identity and dataset

@@ -1,8 +1,10 @@
 package pipeline_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cognitosync/cognitosync/pipeline"
 )
@@ -14,6 +16,7 @@ func change(pool, id, ds, key string, op pipeline.Op) pipeline.Change {
 func TestRoute_Match(t *testing.T) {
 	const pool, other = "us-east-1:00000000-0000-4000-8000-000000000001", "eu-west-1:00000000-0000-4000-8000-000000000002"
 	c := change(pool, "us-east-1:abc", "settings", "theme", pipeline.OpReplace)
+	del := pipeline.DatasetDeletion(pool, "us-east-1:abc", "settings", 7, time.Time{})
 	for _, tc := range []struct {
 		name  string
 		route pipeline.Route
@@ -36,6 +39,13 @@ func TestRoute_Match(t *testing.T) {
 		{"op remove only", pipeline.Route{Ops: []pipeline.Op{pipeline.OpRemove}}, c, false},
 		{"op remove matches remove", pipeline.Route{Ops: []pipeline.Op{pipeline.OpRemove}}, change(pool, "i", "d", "k", pipeline.OpRemove), true},
 		{"all lists must match", pipeline.Route{Pools: []string{pool}, Datasets: []string{"settings"}, Keys: []string{"nope"}}, c, false},
+		// A dataset deletion removes every key: key patterns do not filter it
+		// out, ops do (it is a remove), the dataset lists do.
+		{"deletion matches any key list", pipeline.Route{Keys: []string{"score.*"}}, del, true},
+		{"deletion is a remove", pipeline.Route{Ops: []pipeline.Op{pipeline.OpRemove}}, del, true},
+		{"deletion is not a replace", pipeline.Route{Ops: []pipeline.Op{pipeline.OpReplace}}, del, false},
+		{"deletion of another dataset", pipeline.Route{Datasets: []string{"profile"}, Keys: []string{"*"}}, del, false},
+		{"deletion of the dataset", pipeline.Route{Pools: []string{"us-east-1:*"}, Datasets: []string{"sett*"}}, del, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.route.Match(tc.c); got != tc.want {
@@ -99,5 +109,31 @@ func TestParseRoutes_Invalid(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestStreamRecordDecoder_DatasetDeletion: a stream record with operation
+// remove and no records (spec D.2) is one dataset deletion at the dataset's
+// sync count; an update that removed keys stays record changes.
+func TestStreamRecordDecoder_DatasetDeletion(t *testing.T) {
+	dec := pipeline.StreamRecordDecoder(nil)
+	got, err := dec(context.Background(), []byte(`{"identityPoolId":"us-east-1:p","identityId":"us-east-1:i","dataSetName":"settings",
+		"operation":"remove","lastModifiedDate":1424801824343,"payloadType":"Inline","syncCount":8}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pipeline.DatasetDeletion("us-east-1:p", "us-east-1:i", "settings", 8, time.UnixMilli(1424801824343).UTC())
+	if len(got) != 1 || !got[0].DatasetDeleted || got[0].ID() != want.ID() || got[0].DatasetSyncCount != 8 ||
+		got[0].Key != "" || got[0].Op != pipeline.OpRemove || !got[0].LastModified.Equal(want.LastModified) {
+		t.Fatalf("decode = %+v, want %+v", got, want)
+	}
+	got, err = dec(context.Background(), []byte(`{"identityPoolId":"us-east-1:p","identityId":"us-east-1:i","dataSetName":"settings",
+		"operation":"remove","kinesisSyncRecords":[{"key":"k","syncCount":9,"op":"remove","lastModifiedDate":1,"deviceLastModifiedDate":1}],
+		"lastModifiedDate":1,"payloadType":"Inline","syncCount":9}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].DatasetDeleted || got[0].Key != "k" {
+		t.Fatalf("decode = %+v, want one record remove", got)
 	}
 }

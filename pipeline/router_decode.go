@@ -12,8 +12,8 @@ import (
 // carries. An error makes the message poison (moved aside with the error as
 // its reason) unless it is Transient, which the router retries with backoff
 // up to RouterConfig.DecodeAttempts first (e.g. fetching an S3Url payload
-// failed). A nil, empty result is a stream record without data (a dataset
-// deletion): nothing to write, the message is acknowledged.
+// failed). A nil, empty result means nothing to write: the message is
+// acknowledged.
 type Decoder func(ctx context.Context, payload []byte) ([]Change, error)
 
 // transientError marks an error worth retrying.
@@ -42,7 +42,9 @@ func IsTransient(err error) bool {
 // pipeline/streamrecord. With a Getter (an *http.Client) it fetches S3Url
 // payloads; a failed fetch is Transient. A record without identityPoolId,
 // identityId or dataset name, or a record element without key, is an error:
-// a sink could not address it.
+// a sink could not address it. A record with operation remove and neither
+// records nor a URL is a dataset deletion (spec D.2) and becomes one
+// DatasetDeletion change.
 func StreamRecordDecoder(get streamrecord.Getter) Decoder {
 	return func(ctx context.Context, payload []byte) ([]Change, error) {
 		// Parse without fetching first, so a malformed document is told
@@ -61,6 +63,9 @@ func StreamRecordDecoder(get streamrecord.Getter) Decoder {
 			if r, err = (streamrecord.Decoder{Getter: get}).Decode(ctx, payload); err != nil {
 				return nil, Transient(err)
 			}
+		}
+		if len(r.Records) == 0 && r.RecordsURL == "" && r.Operation == streamrecord.OpRemove {
+			return []Change{DatasetDeletion(r.IdentityPoolID, r.IdentityID, r.DatasetName, r.SyncCount, r.LastModifiedDate)}, nil
 		}
 		out := make([]Change, 0, len(r.Records))
 		for i, s := range r.Records {

@@ -423,9 +423,9 @@ func TestRouter_DownSinkStallsOnlyItsRoute(t *testing.T) {
 	if len(slow.keys()) != 0 {
 		t.Fatal("down sink accepted writes")
 	}
-	if h.count(t, "slow", "slow", pipeline.OutcomeError) == 0 {
-		t.Error("no error outcome counted for the down sink")
-	}
+	// the routes run side by side: the down sink's failure is counted
+	// whenever its batch was tried
+	waitFor(t, func() bool { return h.count(t, "slow", "slow", pipeline.OutcomeError) > 0 })
 	slow.setFail(nil) // the sink is back
 	waitFor(t, func() bool { return len(slow.keys()) >= n })
 	got := map[string]bool{}
@@ -477,5 +477,168 @@ func TestPoisonFile(t *testing.T) {
 	}
 	if err := p.Put(t.Context(), pipeline.Poisoned{}); err == nil {
 		t.Fatal("Put after Close succeeded")
+	}
+}
+
+// bufSub is a subscriber with a buffered channel the test fills up front.
+func bufSub(n int) *chanSub { return &chanSub{ch: make(chan *message.Message, n)} }
+
+func push(t *testing.T, sub *chanSub, payloads ...[]byte) []*message.Message {
+	t.Helper()
+	var out []*message.Message
+	for _, p := range payloads {
+		m := message.NewMessage(watermill.NewUUID(), p)
+		sub.ch <- m
+		out = append(out, m)
+	}
+	return out
+}
+
+func waitAcked(t *testing.T, msgs ...*message.Message) {
+	t.Helper()
+	for _, m := range msgs {
+		select {
+		case <-m.Acked():
+		case <-m.Nacked():
+			t.Fatalf("message %s nacked", m.Payload)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %s not acked", m.Payload)
+		}
+	}
+}
+
+// TestRouter_BatchesInOrder: messages waiting in the subscription are
+// written as batches of BatchSize changes, one Write per batch, in
+// subscription order, and acknowledged after it.
+func TestRouter_BatchesInOrder(t *testing.T) {
+	s := &memSink{name: "s"}
+	sub := bufSub(10)
+	var payloads [][]byte
+	for i := range 10 {
+		payloads = append(payloads, record(t, "settings", int64(i+1), fmt.Sprintf("k%d", i)))
+	}
+	msgs := push(t, sub, payloads...)
+	c := oneRoute(sub, s)
+	c.BatchSize, c.BatchLinger = 5, time.Hour
+	h := startRouter(t, c)
+	waitAcked(t, msgs...)
+	if len(s.batches) != 2 || len(s.batches[0]) != 5 || len(s.batches[1]) != 5 {
+		t.Fatalf("batches %v, want two of 5", s.batches)
+	}
+	if got := strings.Join(s.keys(), ","); got != "k0,k1,k2,k3,k4,k5,k6,k7,k8,k9" {
+		t.Errorf("order %s", got)
+	}
+	if got := h.count(t, "main", "s", pipeline.OutcomeOK); got != 10 {
+		t.Errorf("ok messages = %v, want 10", got)
+	}
+	if got := histogramCount(t, h, pipeline.MetricWorkerBatchChanges); got != 2 {
+		t.Errorf("%s count = %v, want 2 batches", pipeline.MetricWorkerBatchChanges, got)
+	}
+	if got := histogramCount(t, h, pipeline.MetricWorkerBatchDuration); got != 2 {
+		t.Errorf("%s count = %v, want 2 batches", pipeline.MetricWorkerBatchDuration, got)
+	}
+}
+
+func histogramCount(t *testing.T, h *harness, name string) uint64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var n uint64
+			for _, m := range mf.Metric {
+				n += m.GetHistogram().GetSampleCount()
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// TestRouter_PoisonChangeSplitOut: a sink that refuses any batch holding
+// one bad change permanently gets the batch split until the bad change is
+// alone: every other change lands, only the bad one is poisoned, and every
+// message is acknowledged.
+func TestRouter_PoisonChangeSplitOut(t *testing.T) {
+	s := &memSink{name: "s"}
+	s.fail = func(int) error { return nil }
+	refuse := func(batch []pipeline.Change) error {
+		for _, c := range batch {
+			if c.Key == "bad" {
+				return fmt.Errorf("webhook: %w", permanentErr{})
+			}
+		}
+		return nil
+	}
+	w := &filterSink{memSink: s, refuse: refuse}
+	sub := bufSub(8)
+	var payloads [][]byte
+	for i := range 8 {
+		k := fmt.Sprintf("k%d", i)
+		if i == 5 {
+			k = "bad"
+		}
+		payloads = append(payloads, record(t, "settings", int64(i+1), k))
+	}
+	msgs := push(t, sub, payloads...)
+	c := pipeline.RouterConfig{Sinks: map[string]pipeline.Sink{"s": w}, Subscriber: func(pipeline.Route) (message.Subscriber, error) { return sub, nil },
+		Routes: []pipeline.Route{{Name: "main", Sinks: []string{"s"}}}, BatchSize: 8, BatchLinger: time.Hour}
+	h := startRouter(t, c)
+	waitAcked(t, msgs...)
+	if got := strings.Join(s.keys(), ","); got != "k0,k1,k2,k3,k4,k6,k7" {
+		t.Errorf("landed %s, want every change but the bad one, in order", got)
+	}
+	p := h.poison.all()
+	if len(p) != 1 || len(p[0].Changes) != 1 || p[0].Changes[0].Key != "bad" || p[0].UUID != msgs[5].UUID {
+		t.Fatalf("poisoned %+v, want the bad change with its message", p)
+	}
+	if h.count(t, "main", "s", pipeline.OutcomePoison) != 1 || h.count(t, "main", "s", pipeline.OutcomeOK) != 7 {
+		t.Errorf("outcomes ok=%v poison=%v, want 7 and 1", h.count(t, "main", "s", pipeline.OutcomeOK), h.count(t, "main", "s", pipeline.OutcomePoison))
+	}
+}
+
+// filterSink refuses the batches refuse returns an error for.
+type filterSink struct {
+	*memSink
+	refuse func([]pipeline.Change) error
+}
+
+func (f *filterSink) Write(ctx context.Context, batch []pipeline.Change) error {
+	if err := f.refuse(batch); err != nil {
+		return err
+	}
+	return f.memSink.Write(ctx, batch)
+}
+
+// TestRouter_CloseDrainsInFlight: Close lets the batch being written
+// finish and writes the batch collected meanwhile, then acknowledges both;
+// nothing is left unacknowledged.
+func TestRouter_CloseDrainsInFlight(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	s := &memSink{name: "s", fail: func(int) error {
+		started <- struct{}{}
+		<-release
+		return nil
+	}}
+	sub := bufSub(4)
+	c := oneRoute(sub, s)
+	c.BatchSize, c.BatchLinger = 2, time.Hour
+	h := startRouter(t, c)
+	first := push(t, sub, record(t, "settings", 1, "a"), record(t, "settings", 2, "b"))
+	<-started // the first batch is being written
+	second := push(t, sub, record(t, "settings", 3, "c"))
+	waitFor(t, func() bool { return h.router.Waiting("main", "") && len(sub.ch) == 0 })
+	closed := make(chan error, 1)
+	go func() { closed <- h.router.Close() }()
+	close(release)
+	waitAcked(t, append(first, second...)...)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.keys(), ","); got != "a,b,c" {
+		t.Errorf("written %s, want a,b,c", got)
 	}
 }

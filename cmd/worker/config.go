@@ -59,6 +59,17 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	// Batches: changes per sink write, how long a batch waits for more,
+	// and the window of un-acked messages per shard.
+	BatchSize        int
+	BatchLinger      time.Duration
+	MaxInFlight      int
+	MaxInFlightBytes int
+	// KinesisPacing ("aws" or "off") paces GetRecords to Kinesis'
+	// per-shard read quotas, or not.
+	KinesisPacing string
+	// KinesisGetRecordsLimit is the records asked per GetRecords.
+	KinesisGetRecordsLimit int
 
 	// From --config: nil when no file is given (one route "default" to
 	// Sinks).
@@ -224,6 +235,18 @@ func parseConfig(name string, args []string, getenv func(string) string, stdout 
 	fs.StringVar(&c.LogFormat, "log-format", env.String("COGNITOSYNC_LOG_FORMAT", "text"), "text or json [COGNITOSYNC_LOG_FORMAT]")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.Duration("COGNITOSYNC_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long to let in-flight messages (and in embedded mode API requests) finish on SIGTERM/SIGINT [COGNITOSYNC_SHUTDOWN_TIMEOUT]")
+	fs.IntVar(&c.BatchSize, "batch-size", int(env.Int("COGNITOSYNC_BATCH_SIZE", 1000)),
+		"changes a route collects into one batch: one transaction, fsync or request per sink [COGNITOSYNC_BATCH_SIZE]")
+	fs.DurationVar(&c.BatchLinger, "batch-linger", env.Duration("COGNITOSYNC_BATCH_LINGER", 10*time.Millisecond),
+		"how long a batch that is not full waits for more changes before it is written; 0: write as soon as the sinks are free\n(while they write, the next batch collects anyway) [COGNITOSYNC_BATCH_LINGER]")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(env.Int("COGNITOSYNC_MAX_IN_FLIGHT", 500)),
+		"stream records per shard and route read ahead and not yet acknowledged; the checkpoint only passes acknowledged ones [COGNITOSYNC_MAX_IN_FLIGHT]")
+	fs.IntVar(&c.MaxInFlightBytes, "max-in-flight-bytes", int(env.Int("COGNITOSYNC_MAX_IN_FLIGHT_BYTES", 4<<20)),
+		"bytes of stream records per shard and route read ahead and not yet acknowledged [COGNITOSYNC_MAX_IN_FLIGHT_BYTES]")
+	fs.StringVar(&c.KinesisPacing, "kinesis-pacing", env.String("COGNITOSYNC_KINESIS_PACING", "aws"),
+		"aws: pace GetRecords to Kinesis' per-shard read quotas (5 calls/s, 2 MiB/s, shared by every consumer of a shard);\noff: read as fast as the endpoint answers, for a Kinesis-compatible endpoint without quotas such as kinesalite [COGNITOSYNC_KINESIS_PACING]")
+	fs.IntVar(&c.KinesisGetRecordsLimit, "kinesis-get-records-limit", int(env.Int("COGNITOSYNC_KINESIS_GET_RECORDS_LIMIT", 500)),
+		"records asked per GetRecords (1 to 10000); a shard's responses are held in memory until acknowledged, so larger\nmeans more memory; at Kinesis' 5 calls/s per shard, 500 records of 800 bytes already reach its 2 MiB/s [COGNITOSYNC_KINESIS_GET_RECORDS_LIMIT]")
 	u := cliconfig.Usage{Head: fmt.Sprintf(usageHead, buildinfo.Version()), Line: usageLine}
 	if err := cliconfig.Parse(fs, args, u, stdout); err != nil {
 		return c, fs, err
@@ -323,6 +346,18 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--metrics-listen is required (the health check uses it)"))
 	}
 	errs = append(errs, c.Service.Validate()...)
+	if c.BatchSize <= 0 || c.MaxInFlight <= 0 || c.MaxInFlightBytes <= 0 {
+		errs = append(errs, errors.New("--batch-size, --max-in-flight and --max-in-flight-bytes must be positive"))
+	}
+	if c.KinesisGetRecordsLimit < 1 || c.KinesisGetRecordsLimit > 10000 {
+		errs = append(errs, fmt.Errorf("--kinesis-get-records-limit must be 1 to 10000, got %d", c.KinesisGetRecordsLimit))
+	}
+	if c.KinesisPacing != "aws" && c.KinesisPacing != "off" {
+		errs = append(errs, fmt.Errorf("--kinesis-pacing must be aws or off, got %q", c.KinesisPacing))
+	}
+	if c.BatchLinger < 0 {
+		errs = append(errs, errors.New("--batch-linger must not be negative"))
+	}
 	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
 		errs = append(errs, errors.New("--retry-initial must be positive and at most --retry-max"))
 	}

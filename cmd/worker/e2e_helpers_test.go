@@ -103,7 +103,7 @@ type stack struct {
 
 var syncdListening = regexp.MustCompile(`syncd listening"?.*?"?addr"?[=:]"?([^\s"]+)"?.*"?endpoint"?[=:]"?(http://[^\s"]+)`)
 
-func newStack(t testing.TB, shards int32) *stack {
+func newStack(t testing.TB, shards int32, syncdArgs ...string) *stack {
 	t.Helper()
 	s := &stack{kinesisEndpoint: requireServices(t), shards: shards, pool: synctest.PoolID()}
 	s.kc = kinesisClient(s.kinesisEndpoint)
@@ -111,8 +111,8 @@ func newStack(t testing.TB, shards int32) *stack {
 	s.checkpointURL, s.sinkURL = synctest.PostgresURL(t), synctest.PostgresURL(t)
 	s.syncd = synctest.Launch(t, synctest.ProcConfig{
 		Bin: syncdBin, Env: synctest.ChildEnv([]string{"SYNCD_", "AWS_"}), Ready: syncdListening,
-		Args: []string{"--listen", "127.0.0.1:0", "--developer-key", devKeyID + ":" + devSecret, "--region", synctest.Region,
-			"--store", synctest.PostgresURL(t), "--kinesis-endpoint", s.kinesisEndpoint, "--pool", s.pool},
+		Args: append([]string{"--listen", "127.0.0.1:0", "--developer-key", devKeyID + ":" + devSecret, "--region", synctest.Region,
+			"--store", synctest.PostgresURL(t), "--kinesis-endpoint", s.kinesisEndpoint, "--pool", s.pool}, syncdArgs...),
 	})
 	s.syncEndpoint = s.syncd.AwaitReady(t, startTimeout)[2]
 	s.syncd.AwaitHTTP200(t, s.syncEndpoint+"/healthz", 10*time.Second)

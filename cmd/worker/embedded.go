@@ -147,7 +147,7 @@ func (e *embedded) subscriber(c Config) func(pipeline.Route) (message.Subscriber
 		// only finds records another process appended (a shared
 		// --database-url), so it can be slow and keep an idle worker idle.
 		s, err := e.stream.NewSubscriber(streamlog.SubscriberConfig{ConsumerGroup: c.ConsumerGroup + "." + r.Name,
-			PollInterval: idlePoll})
+			PollInterval: idlePoll, MaxInFlight: c.MaxInFlight, MaxInFlightBytes: c.MaxInFlightBytes})
 		if err != nil {
 			return nil, err
 		}

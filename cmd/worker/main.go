@@ -154,6 +154,7 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 		Decoder:  pipeline.StreamRecordDecoder(decodeHTTP),
 		Backoff:  pipeline.Backoff{Initial: c.RetryInitial, Max: c.RetryMax},
 		ShardKey: stream.MetadataShardID, CloseTimeout: c.ShutdownTimeout, Registerer: reg,
+		BatchSize: c.BatchSize, BatchLinger: routerLinger(c.BatchLinger),
 	}, wlog)
 	if err != nil {
 		return err
@@ -216,6 +217,15 @@ func runWorker(ctx context.Context, c Config, getenv func(string) string, stdout
 	err = g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// routerLinger maps --batch-linger to the router's: 0 there is a default,
+// here no wait.
+func routerLinger(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // openCheckpointDB opens the remote mode's checkpoint and lease database:

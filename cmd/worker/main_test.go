@@ -310,6 +310,24 @@ func TestEmbedded_DemoEndToEnd(t *testing.T) {
 		return last == "blue"
 	}, stdout, stderr)
 	stop()
+	// Two runs, a bulk publish each time the pool is published and the
+	// live stream overlapping it: still one line per change id on disk.
+	lines, err := jsonl.ReadLines(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[pipeline.ChangeKey]int{}
+	for _, c := range lines {
+		ids[c.ID()]++
+	}
+	for id, n := range ids {
+		if n > 1 {
+			t.Errorf("change %v has %d lines in the demo's output", id, n)
+		}
+	}
+	if len(ids) < 7 {
+		t.Errorf("demo output has %d distinct changes, want the 6 seeded and the edit", len(ids))
+	}
 }
 
 // runInBackground runs the worker with args until the test calls stop (as

@@ -33,7 +33,7 @@ func kinesisSubscribers(c Config, cfg aws.Config, cps stream.CheckpointStore, sm
 	leases, _ := cps.(stream.LeaseStore)
 	owner := server.ProcessOwner()
 	return func(r pipeline.Route) (message.Subscriber, error) {
-		sub, err := kinesis.NewSubscriber(kinesis.SubscriberConfig{
+		sc := kinesis.SubscriberConfig{
 			Client:        kc,
 			ConsumerGroup: c.ConsumerGroup + "." + r.Name,
 			Checkpoints:   sm.checkpoints(r.Name, cps),
@@ -42,7 +42,14 @@ func kinesisSubscribers(c Config, cfg aws.Config, cps stream.CheckpointStore, sm
 			Marshaler:     kinesis.RawMarshaler{}, // Cognito writes bare JSON records
 			StartAtLatest: c.StartAt == "latest",
 			OnGetRecords:  sm.onGetRecords(r.Name),
-		}, log)
+			// a window per shard, so that the router collects batches
+			MaxInFlight: c.MaxInFlight, MaxInFlightBytes: c.MaxInFlightBytes,
+			GetRecordsLimit: int32(c.KinesisGetRecordsLimit),
+		}
+		if c.KinesisPacing == "off" {
+			sc.MinGetRecordsInterval, sc.MaxReadBytesPerSecond = time.Microsecond, 1<<40
+		}
+		sub, err := kinesis.NewSubscriber(sc, log)
 		if err != nil {
 			return nil, err
 		}

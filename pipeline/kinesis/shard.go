@@ -38,7 +38,7 @@ func (r *shardReader) run(ctx context.Context) (finished bool) {
 	c := r.sub.s.c
 	sc := stream.ShardConfig{Out: r.sub.out, Checkpoints: c.Checkpoints, Group: c.ConsumerGroup, Stream: r.sub.stream,
 		ShardID: r.shard, Start: r.start, CheckpointInterval: c.CheckpointInterval, NackResendSleep: c.NackResendSleep,
-		Backoff: c.Backoff, Stop: r.stop, Log: r.sub.s.log}
+		MaxInFlight: c.MaxInFlight, MaxInFlightBytes: c.MaxInFlightBytes, Backoff: c.Backoff, Stop: r.stop, Log: r.sub.s.log}
 	if r.validUntil != nil {
 		sc.ValidUntil = func() time.Time { return time.Unix(0, r.validUntil.Load()) }
 	}

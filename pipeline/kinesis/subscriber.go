@@ -63,6 +63,12 @@ type SubscriberConfig struct {
 	// NackResendSleep is the wait before redelivering a Nacked message. 0:
 	// 100ms.
 	NackResendSleep time.Duration
+	// MaxInFlight and MaxInFlightBytes bound the messages of one shard
+	// sent and not yet settled (stream.ShardConfig): above 1 a consumer may
+	// take several messages of a shard, in order, and acknowledge them as a
+	// batch. 0: 1 message (the next only after the Ack); 16 MiB.
+	MaxInFlight      int
+	MaxInFlightBytes int
 	// Backoff paces retries after throttling and other errors.
 	Backoff Backoff
 	// Leases shares the stream's shards between the subscribers of the
@@ -207,7 +213,8 @@ func (s *Subscriber) SubscribeInitialize(topic string) error {
 // Subscriber closes; then the channel is closed, after the positions
 // acknowledged so far are checkpointed. Each shard is delivered by a
 // stream.Shard: in order, its next message only after the previous one is
-// Acked, a Nacked message again after NackResendSleep.
+// Acked (or while fewer than MaxInFlight are outstanding), a Nacked message
+// again after NackResendSleep.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	if s.closed {

@@ -20,6 +20,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
 	"github.com/cognitosync/cognitosync/pipeline/stream"
 	"github.com/cognitosync/cognitosync/pipeline/streamrecord"
@@ -311,5 +312,52 @@ func TestForwarder_DeletesOnlyAfterPublishReturns(t *testing.T) {
 	}
 	if pendingCount(t, s) != 0 {
 		t.Fatal("entry kept after ack")
+	}
+}
+
+// TestForwarder_DatasetDeletionKeepsSyncCount: DeleteDataset reaches the
+// stream as operation remove without records and with the dataset's sync
+// count (spec D.2), which the pipeline reads as one dataset deletion that
+// covers every record the dataset had.
+func TestForwarder_DatasetDeletionKeepsSyncCount(t *testing.T) {
+	s := openStore(t)
+	pool := "us-east-1:00000000-0000-0000-0000-000000000001"
+	streamingPool(t, s, pool, "events")
+	gc := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 10}, nil)
+	defer gc.Close()
+	ch, err := gc.Subscribe(t.Context(), "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := syncapi.DatasetKey{PoolID: pool, IdentityID: "us-east-1:id", Name: "settings"}
+	write(t, s, k, 0, "a", "1")
+	write(t, s, k, 0, "b", "2")
+	write(t, s, k, 2, "b", "3")
+	if _, err := s.DeleteDataset(t.Context(), k); err != nil {
+		t.Fatal(err)
+	}
+	f := newForwarder(t, outbox.ForwarderConfig{Store: s, Publisher: gc})
+	got := make(chan []*message.Message, 1)
+	go func() { got <- receive(t, ch, 4) }()
+	if err := f.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	msgs := <-got
+	var changes []pipeline.Change
+	for _, m := range msgs {
+		cs, err := pipeline.StreamRecordDecoder(nil)(t.Context(), m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes = append(changes, cs...)
+	}
+	del := changes[len(changes)-1]
+	if !del.DatasetDeleted || del.SyncCount != 3 || del.Key != "" {
+		t.Fatalf("last change = %+v, want the deletion of the dataset at sync count 3 (%s)", del, msgs[3].Payload)
+	}
+	for _, c := range changes[:len(changes)-1] {
+		if !del.Covers(c) {
+			t.Errorf("deletion at %d does not cover %+v", del.SyncCount, c)
+		}
 	}
 }

@@ -22,11 +22,17 @@
 //
 //  1. A message is sent on the subscription's channel with a context that
 //     is cancelled once the message is settled or the subscription ends.
-//  2. The next message of the shard is sent only after this one is Acked:
-//     one message per shard is outstanding at a time, so a consumer sees
-//     each shard (and so each partition key) in order.
+//  2. Messages are sent in shard order. At most MaxInFlight messages (and
+//     MaxInFlightBytes of payload, one message always fits) are sent and not
+//     yet settled; with the default of 1 the next message is sent only
+//     after this one is Acked, so a consumer sees each shard (and so each
+//     partition key) in order one at a time. With a larger window a
+//     consumer (the pipeline's router) takes several messages in order,
+//     writes them as one batch and acknowledges them together.
 //  3. A Nacked message is sent again, as a copy with the same UUID,
-//     metadata and payload, after NackResendSleep.
+//     metadata and payload, after NackResendSleep; with a window, after the
+//     messages already sent (so a consumer that Nacks sees that message
+//     out of order; the router never does, except when it closes).
 //  4. An Ack counts when it happened before the subscription ended, even
 //     if the end raced with it; a message not Acked by then is delivered
 //     again by the group's next subscription (at least once, never lost).
@@ -39,11 +45,10 @@
 //     Checkpoints never move backwards (the CheckpointStore contract), so
 //     two subscribers of one group cannot rewind each other.
 //  6. With leases, a shard whose lease is lost or handed over stops before
-//     sending its next message; the one already sent is settled first, and
-//     its checkpoint saved before the lease is released.
+//     sending its next message; the ones already sent are settled first,
+//     and the checkpoint saved before the lease is released.
 //
-// Position tracking already allows acknowledgements in any order: the
-// checkpoint advances over the longest acknowledged run from the start,
-// never past an outstanding record. Points 2 and 5 are therefore the two
-// to change together when a shard may have several messages outstanding.
+// Position tracking allows acknowledgements in any order: the checkpoint
+// advances over the longest acknowledged run from the start, never past an
+// outstanding record.
 package stream

@@ -51,6 +51,14 @@ type ShardConfig struct {
 	// NackResendSleep is the wait before a Nacked message is sent again.
 	// 0: 100 ms.
 	NackResendSleep time.Duration
+	// MaxInFlight bounds the messages of the shard sent and not yet
+	// settled: the next is sent while fewer are outstanding, so a consumer
+	// may gather a batch and acknowledge it at once. 0: 1 (the next message
+	// only after the previous one's Ack).
+	MaxInFlight int
+	// MaxInFlightBytes bounds the payload bytes outstanding (one message
+	// is always let through). 0: 16 MiB.
+	MaxInFlightBytes int
 	// Backoff paces the retries of the saves that must succeed: the
 	// Finished checkpoint and the one when Run returns.
 	Backoff retry.Backoff
@@ -76,6 +84,12 @@ func (c *ShardConfig) setDefaults() {
 	}
 	if c.NackResendSleep <= 0 {
 		c.NackResendSleep = 100 * time.Millisecond
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1
+	}
+	if c.MaxInFlightBytes <= 0 {
+		c.MaxInFlightBytes = 16 << 20
 	}
 	c.Backoff = c.Backoff.WithDefaults(100*time.Millisecond, 5*time.Second)
 	if c.SaveTimeout <= 0 {
@@ -141,7 +155,40 @@ func (s *Shard) Run(ctx context.Context, read func(ctx context.Context, out chan
 	return s.deliverAll(ctx, batches)
 }
 
-// deliverAll is Run's loop over the batches read.
+// sent is a message handed to the consumer and not yet settled.
+type sent struct {
+	slot   *slot
+	msg    *message.Message
+	cancel context.CancelFunc
+	bytes  int
+}
+
+// settled is the outcome of a sent message.
+type settled struct {
+	s     *sent
+	acked bool
+}
+
+// window is the delivery state of deliverAll: records read and not yet
+// sent, messages to send again after a Nack, and those outstanding.
+type window struct {
+	queue       []Record
+	resend      []*sent
+	outstanding map[*sent]struct{}
+	bytes       int
+	results     chan settled
+}
+
+// room reports whether one more message may be outstanding: below
+// MaxInFlight and MaxInFlightBytes (one message always fits).
+func (s *Shard) room(w *window) bool {
+	n := len(w.outstanding)
+	return n == 0 || n < s.c.MaxInFlight && w.bytes < s.c.MaxInFlightBytes
+}
+
+// deliverAll is Run's loop over the batches read: it keeps up to
+// MaxInFlight messages (and MaxInFlightBytes) outstanding, in order, and
+// moves the position as they are acknowledged.
 func (s *Shard) deliverAll(ctx context.Context, batches <-chan Batch) (finished bool) {
 	defer s.flushFinal(ctx)
 	var tick <-chan time.Time
@@ -150,35 +197,145 @@ func (s *Shard) deliverAll(ctx context.Context, batches <-chan Batch) (finished 
 		defer t.Stop()
 		tick = t.C
 	}
+	w := &window{outstanding: map[*sent]struct{}{}, results: make(chan settled, s.c.MaxInFlight)}
+	var end, readerDone, stopping bool
+	stop := s.c.Stop
 	for {
-		var b Batch
-		var ok bool
+		idle := len(w.queue) == 0 && len(w.resend) == 0 && len(w.outstanding) == 0
+		switch {
+		case stopping && len(w.outstanding) == 0:
+			return false
+		case end && idle:
+			// The shard's children may start only once this is stored.
+			return s.save(ctx, Checkpoint{SequenceNumber: s.pos.acked, Finished: true})
+		case readerDone && idle:
+			return false
+		}
+		if !stopping && s.stopped() {
+			stopping = true
+			continue
+		}
+		var next *sent
+		if !stopping && s.room(w) {
+			switch {
+			case len(w.resend) > 0:
+				next = w.resend[0]
+			case len(w.queue) > 0:
+				rec := w.queue[0]
+				if rec.Msg == nil { // unreadable: passed over
+					w.queue = w.queue[1:]
+					s.pos.ack(s.pos.send(rec.Seq))
+					continue
+				}
+				next = &sent{msg: rec.Msg, bytes: len(rec.Msg.Payload)}
+			}
+		}
+		var out chan<- *message.Message
+		var msg *message.Message // evaluated by the select even when out is nil
+		var lapse <-chan time.Time
+		var lapseTimer *time.Timer
+		if next != nil {
+			out, msg = s.c.Out, next.msg
+			var mctx context.Context
+			mctx, next.cancel = context.WithCancel(ctx)
+			next.msg.SetContext(mctx)
+			if s.c.ValidUntil != nil {
+				lapseTimer = time.NewTimer(time.Until(s.c.ValidUntil()))
+				lapse = lapseTimer.C
+			}
+		}
+		wasSent := false
+		var in <-chan Batch
+		if len(w.queue) == 0 && !end && !readerDone && !stopping {
+			in = batches
+		}
 		select {
-		case b, ok = <-batches:
+		case out <- msg:
+			wasSent = true
+			if len(w.resend) > 0 && w.resend[0] == next {
+				w.resend = w.resend[1:]
+			} else {
+				next.slot = s.pos.send(w.queue[0].Seq)
+				w.queue = w.queue[1:]
+			}
+			w.outstanding[next] = struct{}{}
+			w.bytes += next.bytes
+			go s.watch(next, w.results)
+		case b, ok := <-in:
+			if !ok {
+				readerDone = true
+			} else {
+				w.queue, end = b.Records, b.End
+			}
+		case r := <-w.results:
+			s.settle(w, r, stopping)
 		case <-tick:
 			s.flush(ctx)
 			continue
 		case <-ctx.Done():
-			return false
-		case <-s.c.Stop: // nil without leases: never
-			return false
-		}
-		if !ok {
-			return false
-		}
-		for _, rec := range b.Records {
-			if !s.deliver(ctx, rec) {
-				return false
+			// A select that sees both a cancelled context and an Ack picks
+			// one at random: an Ack given before the end still counts (and
+			// is not delivered again).
+			for o := range w.outstanding {
+				o.cancel()
+				if acked(o.msg) {
+					s.pos.ack(o.slot)
+				}
 			}
-			if s.c.CheckpointInterval < 0 || time.Since(s.lastAttempt) >= s.c.CheckpointInterval {
-				s.flush(ctx)
-			}
+			return false
+		case <-stop:
+			stopping, stop = true, nil
+		case <-lapse:
+			stopping = true
 		}
-		if b.End {
-			// The shard's children may start only once this is stored.
-			return s.save(ctx, Checkpoint{SequenceNumber: s.pos.acked, Finished: true})
+		if lapseTimer != nil {
+			lapseTimer.Stop()
+		}
+		if next != nil && !wasSent {
+			next.cancel() // not handed out: a new context when it is
+		}
+		if s.c.CheckpointInterval < 0 || time.Since(s.lastAttempt) >= s.c.CheckpointInterval {
+			s.flush(ctx)
 		}
 	}
+}
+
+// watch reports the outcome of o on results once it is settled; a Nack
+// after NackResendSleep. It reports nothing when o's context ends first
+// (deliverAll returned and checks the Ack itself). results has room for
+// every outstanding message, so it never blocks.
+func (s *Shard) watch(o *sent, results chan<- settled) {
+	select {
+	case <-o.msg.Acked():
+		results <- settled{o, true}
+	case <-o.msg.Nacked():
+		t := time.NewTimer(s.c.NackResendSleep)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-o.msg.Context().Done():
+		}
+		results <- settled{o, false}
+	case <-o.msg.Context().Done():
+	}
+}
+
+// settle applies a settled message: an Ack moves the position; a Nack
+// queues a copy (same UUID, payload and metadata) to be sent again, unless
+// the shard is stopping.
+func (s *Shard) settle(w *window, r settled, stopping bool) {
+	delete(w.outstanding, r.s)
+	w.bytes -= r.s.bytes
+	r.s.cancel()
+	if r.acked {
+		s.pos.ack(r.s.slot)
+		return
+	}
+	if stopping {
+		return
+	}
+	// a message is acked or nacked once: send a copy, in its slot
+	w.resend = append(w.resend, &sent{slot: r.s.slot, msg: r.s.msg.Copy(), bytes: r.s.bytes})
 }
 
 // stopped reports whether the shard must not send another message: its
@@ -190,72 +347,6 @@ func (s *Shard) stopped() bool {
 	default:
 	}
 	return s.c.ValidUntil != nil && !time.Now().Before(s.c.ValidUntil())
-}
-
-// deliver sends rec's message until it is Acked; false when ctx ended or
-// the lease was lost first. The message's context is cancelled once it is
-// settled.
-func (s *Shard) deliver(ctx context.Context, rec Record) bool {
-	if s.stopped() {
-		return false
-	}
-	sl := s.pos.send(rec.Seq)
-	if rec.Msg == nil {
-		s.pos.ack(sl)
-		return true
-	}
-	msg := rec.Msg
-	for {
-		mctx, cancel := context.WithCancel(ctx)
-		msg.SetContext(mctx)
-		if !s.send(ctx, msg) {
-			cancel()
-			return false
-		}
-		select {
-		case <-msg.Acked():
-			cancel()
-			s.pos.ack(sl)
-			return true
-		case <-msg.Nacked():
-			cancel()
-		case <-ctx.Done():
-			cancel()
-			// A select that sees both a cancelled context and an Ack picks
-			// one at random: an Ack given before Close still counts (and
-			// is not delivered again).
-			if acked(msg) {
-				s.pos.ack(sl)
-				return true
-			}
-			return false
-		}
-		if s.stopped() || retry.Sleep(ctx, s.c.NackResendSleep) != nil || s.stopped() {
-			return false
-		}
-		msg = msg.Copy() // a message is acked or nacked once
-	}
-}
-
-// send hands msg to the consumer; false when ctx ended, Stop closed or the
-// lease's deadline passed first.
-func (s *Shard) send(ctx context.Context, msg *message.Message) bool {
-	var lapse <-chan time.Time
-	if s.c.ValidUntil != nil {
-		t := time.NewTimer(time.Until(s.c.ValidUntil()))
-		defer t.Stop()
-		lapse = t.C
-	}
-	select {
-	case s.c.Out <- msg:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.c.Stop:
-		return false
-	case <-lapse:
-		return false
-	}
 }
 
 func acked(m *message.Message) bool {

@@ -364,6 +364,106 @@ func TestShard_FailedSavesRetried(t *testing.T) {
 	})
 }
 
+// TestShard_WindowSendsAheadCheckpointsContiguous: with MaxInFlight 3 up to
+// three messages are outstanding, in order; Acks in any order move the
+// checkpoint only over the acknowledged run from the start.
+func TestShard_WindowSendsAheadCheckpointsContiguous(t *testing.T) {
+	r := startShard(t, stream.ShardConfig{CheckpointInterval: -1, MaxInFlight: 3})
+	r.batches <- stream.Batch{Records: records(1, 6)}
+	var ms []*message.Message
+	for i := 1; i <= 3; i++ {
+		m := r.recv(t)
+		if string(m.Payload) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("got %s, want m%d", m.Payload, i)
+		}
+		ms = append(ms, m)
+	}
+	r.none(t, 20*time.Millisecond) // the window is full
+	ms[1].Ack()
+	ms[2].Ack()
+	for i := 4; i <= 5; i++ {
+		m := r.recv(t)
+		if string(m.Payload) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("got %s, want m%d", m.Payload, i)
+		}
+		ms = append(ms, m)
+	}
+	if cp := r.checkpoint(t); cp.SequenceNumber != "" {
+		t.Fatalf("checkpoint %+v while 1 is outstanding", cp)
+	}
+	ms[0].Ack()
+	r.waitCheckpoint(t, stream.Checkpoint{SequenceNumber: "3"})
+	ms[4].Ack()
+	m6 := r.recv(t)
+	if cp := r.checkpoint(t); cp.SequenceNumber != "3" {
+		t.Fatalf("checkpoint %+v while 4 is outstanding", cp)
+	}
+	ms[3].Ack()
+	m6.Ack()
+	r.waitCheckpoint(t, stream.Checkpoint{SequenceNumber: "6"})
+}
+
+// TestShard_WindowBytes: MaxInFlightBytes holds the window back before
+// MaxInFlight does.
+func TestShard_WindowBytes(t *testing.T) {
+	r := startShard(t, stream.ShardConfig{CheckpointInterval: time.Hour, MaxInFlight: 100, MaxInFlightBytes: 4})
+	r.batches <- stream.Batch{Records: records(1, 5)} // payloads of 2 bytes
+	a, b := r.recv(t), r.recv(t)
+	r.none(t, 20*time.Millisecond)
+	a.Ack()
+	if m := r.recv(t); string(m.Payload) != "m3" {
+		t.Fatalf("got %s, want m3", m.Payload)
+	}
+	b.Ack()
+}
+
+// TestShard_WindowNackResendsInItsSlot: a Nacked message of a window comes
+// again; the checkpoint waits for it however many after it are acked.
+func TestShard_WindowNackResendsInItsSlot(t *testing.T) {
+	r := startShard(t, stream.ShardConfig{CheckpointInterval: -1, MaxInFlight: 2})
+	r.batches <- stream.Batch{Records: records(1, 3)}
+	first, second := r.recv(t), r.recv(t)
+	first.Nack()
+	second.Ack()
+	got := map[string]*message.Message{}
+	for range 2 {
+		m := r.recv(t)
+		got[string(m.Payload)] = m
+	}
+	if got["m1"] == nil || got["m3"] == nil || got["m1"].UUID != first.UUID {
+		t.Fatalf("after a Nack got %v, want m1 again and m3", got)
+	}
+	got["m3"].Ack()
+	if cp := r.checkpoint(t); cp.SequenceNumber != "" {
+		t.Fatalf("checkpoint %+v while 1 is outstanding", cp)
+	}
+	got["m1"].Ack()
+	r.waitCheckpoint(t, stream.Checkpoint{SequenceNumber: "3"})
+}
+
+// TestShard_WindowStopSettlesAll: a lost lease stops sending, and every
+// outstanding message of the window is waited for.
+func TestShard_WindowStopSettlesAll(t *testing.T) {
+	stop := make(chan struct{})
+	r := startShard(t, stream.ShardConfig{CheckpointInterval: time.Hour, Stop: stop, MaxInFlight: 2})
+	r.batches <- stream.Batch{Records: records(1, 4)}
+	a, b := r.recv(t), r.recv(t)
+	close(stop)
+	b.Ack()
+	select {
+	case <-r.done:
+		t.Fatal("Run returned with a message in flight")
+	case m := <-r.out:
+		t.Fatalf("sent %s after Stop", m.Payload)
+	case <-time.After(20 * time.Millisecond):
+	}
+	a.Ack()
+	r.wait(t)
+	if cp := r.checkpoint(t); cp.SequenceNumber != "2" {
+		t.Fatalf("checkpoint %+v, want 2", cp)
+	}
+}
+
 func TestShardConfig_Validate(t *testing.T) {
 	_, err := stream.NewShard(stream.ShardConfig{})
 	if err == nil || !strings.Contains(err.Error(), "Out") || !strings.Contains(err.Error(), "Checkpoints") {

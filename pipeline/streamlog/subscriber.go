@@ -28,6 +28,12 @@ type SubscriberConfig struct {
 	// NackResendSleep is the wait before redelivering a Nacked message.
 	// 0: 100 ms.
 	NackResendSleep time.Duration
+	// MaxInFlight and MaxInFlightBytes bound the messages of one shard
+	// sent and not yet settled (stream.ShardConfig): above 1 a consumer may
+	// take several messages of a shard, in order, and acknowledge them as a
+	// batch. 0: 1 message (the next only after the Ack); 16 MiB.
+	MaxInFlight      int
+	MaxInFlightBytes int
 	// PollInterval is how often an idle shard is read again; appends of
 	// this process wake the readers at once, so it matters only for
 	// records published by another process and for new shards. 0: 1 s.
@@ -61,8 +67,8 @@ func (c *SubscriberConfig) setDefaults(l *Log) {
 
 // Subscriber reads a Log as one consumer group: a Watermill Subscriber
 // whose every Subscribe delivers the topic's shards in parallel, each
-// through a stream.Shard (in order, one message at a time, the next only
-// after the Ack), starting after the group's checkpoints. A Nack redelivers
+// through a stream.Shard (in order, the next only after the Ack, or up to
+// MaxInFlight outstanding), starting after the group's checkpoints. A Nack redelivers
 // the message after NackResendSleep; an Ack moves the shard's checkpoint
 // (saved per CheckpointInterval, and on stop). The channel closes when the
 // context ends, on Close or when the Log closes; a message delivered but
@@ -198,7 +204,7 @@ func (s *subscription) deliver(ctx context.Context, shard string) {
 	sh, err := stream.NewShard(stream.ShardConfig{Out: s.out, Checkpoints: s.parent.l.c.Checkpoints,
 		Group: c.ConsumerGroup, Stream: s.topic, ShardID: shard, Start: cp.SequenceNumber,
 		CheckpointInterval: c.CheckpointInterval, NackResendSleep: c.NackResendSleep,
-		Log: watermill.NewSlogLogger(c.Log)})
+		MaxInFlight: c.MaxInFlight, MaxInFlightBytes: c.MaxInFlightBytes, Log: watermill.NewSlogLogger(c.Log)})
 	if err != nil {
 		s.log().Error("stream log: shard", "shard", shard, "err", err)
 		return

@@ -4,7 +4,10 @@
 //
 // Field names follow the Cognito stream record (spec D.2): camelCase, times
 // as RFC 3339 strings in UTC with nanoseconds (time.RFC3339Nano), a zero time
-// omitted, and a remove's value null.
+// omitted, and a remove's value null. A dataset deletion has an empty
+// "key", op "remove", "datasetDeleted": true and the dataset's sync count
+// at deletion in "syncCount" and "datasetSyncCount"; a receiver removes
+// every record of the dataset with a syncCount at or below it.
 //
 //	{"id":"<64 hex>","identityPoolId":"us-east-1:…","identityId":"us-east-1:…",
 //	 "datasetName":"settings","key":"volume","value":"11","op":"replace",
@@ -15,9 +18,9 @@ package changejson
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,6 +43,8 @@ type Change struct {
 	LastModified       *time.Time `json:"lastModified,omitempty"`
 	DeviceLastModified *time.Time `json:"deviceLastModified,omitempty"`
 	DatasetSyncCount   int64      `json:"datasetSyncCount"`
+	// DatasetDeleted marks a dataset deletion (pipeline.Change.DatasetDeleted).
+	DatasetDeleted bool `json:"datasetDeleted,omitempty"`
 }
 
 // From converts a change to its JSON form; times are converted to UTC.
@@ -56,6 +61,7 @@ func From(c pipeline.Change) Change {
 		LastModified:       timePtr(c.LastModified),
 		DeviceLastModified: timePtr(c.DeviceLastModified),
 		DatasetSyncCount:   c.DatasetSyncCount,
+		DatasetDeleted:     c.DatasetDeleted,
 	}
 }
 
@@ -81,6 +87,7 @@ func (j Change) Pipeline() (pipeline.Change, error) {
 		Op:               pipeline.Op(j.Op),
 		SyncCount:        j.SyncCount,
 		DatasetSyncCount: j.DatasetSyncCount,
+		DatasetDeleted:   j.DatasetDeleted,
 	}
 	if j.LastModified != nil {
 		c.LastModified = *j.LastModified
@@ -89,8 +96,13 @@ func (j Change) Pipeline() (pipeline.Change, error) {
 		c.DeviceLastModified = *j.DeviceLastModified
 	}
 	var errs []error
-	if c.IdentityPoolID == "" || c.IdentityID == "" || c.DatasetName == "" || c.Key == "" {
-		errs = append(errs, errors.New("identityPoolId, identityId, datasetName and key are required"))
+	switch {
+	case c.IdentityPoolID == "" || c.IdentityID == "" || c.DatasetName == "":
+		errs = append(errs, errors.New("identityPoolId, identityId and datasetName are required"))
+	case c.DatasetDeleted && (c.Key != "" || c.Op != pipeline.OpRemove || c.Value != nil):
+		errs = append(errs, errors.New("a dataset deletion has no key and no value and op remove"))
+	case !c.DatasetDeleted && c.Key == "":
+		errs = append(errs, errors.New("key is required"))
 	}
 	if c.Op != pipeline.OpReplace && c.Op != pipeline.OpRemove {
 		errs = append(errs, fmt.Errorf("unknown op %q", j.Op))
@@ -124,12 +136,17 @@ func UUID(k pipeline.ChangeKey) string {
 	return uuid.NewSHA1(namespace, canonical(k)).String()
 }
 
+// canonical is json.Marshal([]any{pool, identity, dataset, key,
+// syncCount}), built without reflection (the same bytes).
 func canonical(k pipeline.ChangeKey) []byte {
-	b, err := json.Marshal([]any{k.IdentityPoolID, k.IdentityID, k.DatasetName, k.Key, k.SyncCount})
-	if err != nil { // unreachable: strings and an int64
-		panic(err)
+	b := make([]byte, 0, 16+len(k.IdentityPoolID)+len(k.IdentityID)+len(k.DatasetName)+len(k.Key)+20)
+	b = append(b, '[')
+	for _, s := range []string{k.IdentityPoolID, k.IdentityID, k.DatasetName, k.Key} {
+		b = appendString(b, s, true)
+		b = append(b, ',')
 	}
-	return b
+	b = strconv.AppendInt(b, k.SyncCount, 10)
+	return append(b, ']')
 }
 
 func timePtr(t time.Time) *time.Time {

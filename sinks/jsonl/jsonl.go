@@ -9,17 +9,24 @@
 //   - Durability: Write returns nil only after the batch's lines are written
 //     and the file fsync'd (and, for a new file, its directory), so the
 //     pipeline checkpoints only what is on disk.
-//   - Idempotency: a file is an append log, not a set. A batch delivered
-//     again (a replay after a crash, a reshard, a bulk publish overlapping
-//     live updates) is appended again, with the same "id". Readers dedupe on
-//     "id" (ReadAll does) and, to rebuild the state of a record, keep the
-//     highest syncCount. Deduping in the sink with a bounded set of recent
-//     keys was rejected: the usual source of duplicates is a restart, which
-//     empties such a set, so it would promise what it cannot keep.
+//   - Idempotency: one line per change id in Dir, across restarts and
+//     processes. A change delivered again (a replay after a crash, a
+//     reshard, a bulk publish overlapping live updates) whose "id" is
+//     already in a *.jsonl file of Dir is not written again. The sink keeps
+//     an index of the ids in Dir (16 bytes of each id, about 40 bytes of
+//     memory per line; move old files out of Dir to bound it), built from
+//     the files when the first Write needs it. Writers of one Dir (sinks of
+//     other processes, or of this one) take an exclusive flock on
+//     Dir/.jsonl.lock for each Write and first index what the others
+//     appended since, so two workers sharing a Dir write each id once. To
+//     rebuild the state of a record, keep the highest syncCount; a dataset
+//     deletion (datasetDeleted) removes the records of its dataset at or
+//     below its syncCount.
 //   - Ordering: lines are in Write order, which is stream order per shard
 //     when one router feeds the sink. Files sort by name in creation order.
 //   - Crash safety: a crash may leave a torn last line (no newline); ReadAll
-//     ignores it, and its batch was not acknowledged, so it is redelivered.
+//     and the index ignore it, and its batch was not acknowledged, so it is
+//     redelivered and written again.
 //     After a failed write the file is truncated to its last complete line
 //     and closed; the next Write starts a new file.
 //
@@ -31,11 +38,14 @@
 package jsonl
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -110,7 +120,25 @@ type Sink struct {
 	opened time.Time
 	seq    int
 	closed bool
+	ids    map[lineID]struct{} // ids of the lines in Dir
+	read   map[string]int64    // bytes of each file of Dir indexed so far (a complete-line boundary)
 }
+
+// lineID is the first 16 bytes of a change's id (a SHA-256): enough to
+// tell ids apart, half the memory.
+type lineID [16]byte
+
+func parseID(hexID string) (lineID, bool) {
+	var id lineID
+	if len(hexID) != 64 {
+		return id, false
+	}
+	_, err := hex.Decode(id[:], []byte(hexID[:32]))
+	return id, err == nil
+}
+
+// lockName is the lock file every writer of a Dir takes.
+const lockName = ".jsonl.lock"
 
 var _ pipeline.Sink = (*Sink)(nil)
 
@@ -127,16 +155,17 @@ func New(c Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsonl: metrics: %w", err)
 	}
-	return &Sink{c: c, metrics: m}, nil
+	return &Sink{c: c, metrics: m, read: map[string]int64{}}, nil
 }
 
 // Name returns Config.Name.
 func (s *Sink) Name() string { return s.c.Name }
 
-// Write appends one line per change and fsyncs. An empty batch writes
-// nothing. It fails after Close, or when the file cannot be written or
-// synced; then nothing of the batch counts as written (a partial tail is
-// truncated when possible) and the caller delivers it again.
+// Write appends one line per change whose id Dir does not hold yet, and
+// fsyncs once. An empty batch writes nothing. It fails after Close, or when
+// the file cannot be written or synced; then nothing of the batch counts as
+// written (a partial tail is truncated when possible) and the caller
+// delivers it again.
 func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 	start := time.Now()
 	defer func() { s.metrics.Observe(s.c.Name, start, len(batch), err) }()
@@ -146,13 +175,9 @@ func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 	if len(batch) == 0 {
 		return nil
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	for _, c := range batch {
-		if err := enc.Encode(changejson.From(c)); err != nil { // Encode adds the newline
-			return fmt.Errorf("jsonl: encode: %w", err)
-		}
+	js := make([]changejson.Change, len(batch))
+	for i, c := range batch {
+		js[i] = changejson.From(c)
 	}
 
 	s.mu.Lock()
@@ -160,10 +185,43 @@ func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 	if s.closed {
 		return errors.New("jsonl: sink is closed")
 	}
-	if err := s.rotateIfNeeded(int64(buf.Len())); err != nil {
+	unlock, err := s.lock()
+	if err != nil {
 		return err
 	}
-	if _, err := s.f.Write(buf.Bytes()); err != nil {
+	defer unlock()
+	if err := s.index(); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 320*len(js))
+	var added []lineID
+	fresh := map[lineID]bool{}
+	for _, j := range js {
+		id, _ := parseID(j.ID)
+		if _, ok := s.ids[id]; ok || fresh[id] {
+			continue
+		}
+		fresh[id] = true
+		added = append(added, id)
+		var ok bool
+		if buf, ok = j.AppendJSON(buf, false); !ok { // what only encoding/json handles
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(j); err != nil {
+				return fmt.Errorf("jsonl: encode: %w", err)
+			}
+			buf = append(buf, bytes.TrimSuffix(b.Bytes(), []byte{'\n'})...)
+		}
+		buf = append(buf, '\n')
+	}
+	if len(buf) == 0 {
+		return nil // every change is already in Dir
+	}
+	if err := s.rotateIfNeeded(int64(len(buf))); err != nil {
+		return err
+	}
+	if _, err := s.f.Write(buf); err != nil {
 		s.abandon()
 		return fmt.Errorf("jsonl: write %s: %w", s.path, err)
 	}
@@ -173,8 +231,102 @@ func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 		s.abandon()
 		return fmt.Errorf("jsonl: fsync %s: %w", s.path, err)
 	}
-	s.size += int64(buf.Len())
+	s.size += int64(len(buf))
+	s.read[filepath.Base(s.path)] = s.size
+	for _, id := range added {
+		s.ids[id] = struct{}{}
+	}
 	return nil
+}
+
+// lock takes the exclusive lock of Dir, waiting for other writers.
+func (s *Sink) lock() (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.c.Dir, lockName), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("jsonl: lock: %w", err)
+	}
+	if err := flock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("jsonl: lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
+}
+
+// index adds the ids of the complete lines the files of Dir gained since
+// the last call (all of them at the first) to s.ids. A line without an id
+// cannot be deduplicated against and is passed over.
+func (s *Sink) index() error {
+	if s.ids == nil {
+		s.ids = map[lineID]struct{}{}
+	}
+	paths, err := filepath.Glob(filepath.Join(s.c.Dir, "*.jsonl"))
+	if err != nil {
+		return fmt.Errorf("jsonl: %w", err)
+	}
+	for _, p := range paths {
+		name := filepath.Base(p)
+		if err := s.indexFile(p, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sink) indexFile(path, name string) error {
+	off := s.read[name]
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // moved away meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("jsonl: index: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("jsonl: index: %w", err)
+	}
+	if fi.Size() <= off {
+		return nil
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(f, off, fi.Size()-off), 64<<10)
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) { // a long line: read the rest
+			rest, err2 := r.ReadBytes('\n')
+			line, err = append(append([]byte(nil), line...), rest...), err2
+		}
+		if errors.Is(err, io.EOF) {
+			break // a torn or still growing last line: from here next time
+		}
+		if err != nil {
+			return fmt.Errorf("jsonl: index %s: %w", path, err)
+		}
+		off += int64(len(line))
+		if id, ok := lineIDOf(line); ok {
+			s.ids[id] = struct{}{}
+		}
+	}
+	s.read[name] = off
+	return nil
+}
+
+// idPrefix starts every line changejson writes.
+var idPrefix = []byte(`{"id":"`)
+
+// lineIDOf reads the id of one line: at its start as this sink writes it,
+// else by decoding the line.
+func lineIDOf(line []byte) (lineID, bool) {
+	if bytes.HasPrefix(line, idPrefix) && len(line) > len(idPrefix)+64 && line[len(idPrefix)+64] == '"' {
+		return parseID(string(line[len(idPrefix) : len(idPrefix)+64]))
+	}
+	var j struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(line, &j) != nil {
+		return lineID{}, false
+	}
+	return parseID(j.ID)
 }
 
 // rotateIfNeeded makes s.f a file that may take n more bytes.

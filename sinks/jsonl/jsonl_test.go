@@ -2,8 +2,11 @@ package jsonl_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -76,21 +79,97 @@ func TestWrite_LineFormat(t *testing.T) {
 	}
 }
 
-func TestWrite_ReplayAppendsDuplicatesThatReadAllDrops(t *testing.T) {
+// TestWrite_OneLinePerID: replays, overlapping batches, a restart (a new
+// Sink on the same Dir) and a torn line left by a crash still leave exactly
+// one line per change id.
+func TestWrite_OneLinePerID(t *testing.T) {
 	dir := t.TempDir()
+	ctx := context.Background()
+	a, b, c := sinktest.Put("us-east-1:a", "k", "v", 1), sinktest.Put("us-east-1:a", "k", "w", 2), sinktest.DeleteDataset("us-east-1:a", 3)
 	s := newSink(t, jsonl.Config{Dir: dir})
-	batch := []pipeline.Change{sinktest.Put("us-east-1:a", "k", "v", 1)}
-	for range 3 {
-		if err := s.Write(context.Background(), batch); err != nil {
+	for _, batch := range [][]pipeline.Change{{a}, {a, b}, {b, a, b}} {
+		if err := s.Write(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := countLines(t, dir); n != 3 {
-		t.Errorf("lines on disk = %d, want 3 (an append log)", n)
+	s.Close()
+	// a crash mid-write of c leaves a torn line
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	f, err := os.OpenFile(files[0], os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := readAll(t, dir); len(got) != 1 {
-		t.Errorf("ReadAll = %d changes, want 1", len(got))
+	f.WriteString(`{"id":"` + idOf(c) + `","identityPoolId":"us-ea`)
+	f.Close()
+
+	s = newSink(t, jsonl.Config{Dir: dir})
+	if err := s.Write(ctx, []pipeline.Change{b, c, a, c}); err != nil {
+		t.Fatal(err)
 	}
+	lines := lineIDs(t, dir)
+	if len(lines) != 3 {
+		t.Errorf("lines = %d, want 3 (a, b, c once each): %v", len(lines), lines)
+	}
+	for id, n := range lines {
+		if n != 1 {
+			t.Errorf("id %s written %d times", id, n)
+		}
+	}
+}
+
+// TestWrite_WritersShareDirOneLinePerID: several sinks on one Dir (as
+// separate processes: each takes the Dir's flock) write overlapping,
+// shuffled copies of one history at once; every id is on disk once.
+func TestWrite_WritersShareDirOneLinePerID(t *testing.T) {
+	dir := t.TempDir()
+	var all []pipeline.Change
+	for n := int64(1); n <= 200; n++ {
+		all = append(all, sinktest.Put("us-east-1:a", fmt.Sprint("k", n%17), fmt.Sprint(n), n))
+	}
+	all = append(all, sinktest.DeleteDataset("us-east-1:a", 100))
+	var wg sync.WaitGroup
+	for w := range 4 {
+		s := newSink(t, jsonl.Config{Dir: dir, MaxBytes: 4096})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 2))
+			mine := slices.Clone(all)
+			r.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
+			for len(mine) > 0 {
+				n := min(len(mine), 1+r.IntN(20))
+				if err := s.Write(context.Background(), mine[:n]); err != nil {
+					t.Error(err)
+					return
+				}
+				mine = mine[n:]
+			}
+		}()
+	}
+	wg.Wait()
+	lines := lineIDs(t, dir)
+	if len(lines) != len(all) {
+		t.Errorf("distinct ids on disk = %d, want %d", len(lines), len(all))
+	}
+	for id, n := range lines {
+		if n != 1 {
+			t.Errorf("id %s written %d times", id, n)
+		}
+	}
+}
+
+// lineIDs counts the complete lines of dir by id.
+func lineIDs(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	cs, err := jsonl.ReadLines(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, c := range cs {
+		out[idOf(c)]++
+	}
+	return out
 }
 
 func TestRotation(t *testing.T) {

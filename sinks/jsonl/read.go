@@ -46,6 +46,26 @@ func ReadAll(dir string) ([]pipeline.Change, error) {
 	return out, nil
 }
 
+// ReadLines reads every complete line of the *.jsonl files in dir, in
+// file-name order, duplicates kept: what is on disk, for tests and tools
+// that check it. Errors as ReadAll.
+func ReadLines(dir string) ([]pipeline.Change, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("jsonl: %w", err)
+	}
+	sort.Strings(paths)
+	var out []pipeline.Change
+	for _, p := range paths {
+		changes, err := readFile(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, changes...)
+	}
+	return out, nil
+}
+
 func readFile(path string) ([]pipeline.Change, error) {
 	f, err := os.Open(path)
 	if err != nil {

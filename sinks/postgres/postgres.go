@@ -10,7 +10,10 @@
 //     kept as a tombstone row (deleted = true, value NULL).
 //   - changes: with Config.ChangeLog, one row per distinct change, unique on
 //     the idempotency key (identity_pool_id, identity_id, dataset_name, key,
-//     sync_count); id orders rows by arrival.
+//     sync_count); id orders rows by arrival. A dataset deletion is a row
+//     with an empty key and op remove.
+//   - dataset_deletions: per dataset, the highest sync count it was deleted
+//     at (a dataset deletion, see pipeline.Change).
 //
 // Guarantees:
 //   - Durability: Write commits one transaction per batch; it returns nil
@@ -25,12 +28,17 @@
 //     the state of the highest SyncCount per record. Rows are written in key
 //     order so concurrent writers cannot deadlock each other; a deadlock or
 //     serialization failure from other clients is retried (3 attempts).
+//   - Dataset deletions: a deletion at sync count D turns every row of the
+//     dataset with sync_count <= D into a tombstone (deleted, op remove,
+//     value NULL; its own sync_count kept) and is remembered, so a record
+//     change at or below D that arrives later (in any order) is stored as a
+//     tombstone too. syncd keeps counting from D when the dataset is
+//     created again (spec C.8), so its new records are live. Writers take
+//     a transaction-scoped advisory lock per dataset bucket (64 buckets):
+//     shared to write records, exclusive to delete, so a deletion and a
+//     concurrent record write of its dataset cannot miss each other.
 //   - Times are stored as TIMESTAMPTZ, at PostgreSQL's microsecond
 //     resolution; a zero time is NULL.
-//
-// Known limit (from keying on SyncCount, ARCHITECTURE.md guarantee 4): if a
-// dataset is deleted and recreated and its record SyncCounts start again
-// below the old ones, the old rows win until the new counts pass them.
 package postgres
 
 import (
@@ -41,7 +49,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -122,6 +132,9 @@ type Sink struct {
 	metrics *pipeline.SinkMetrics
 	upsert  string
 	logIns  string
+	delIns  string
+	delUpd  string
+	lockID  int32
 }
 
 var _ pipeline.Sink = (*Sink)(nil)
@@ -143,8 +156,8 @@ func New(ctx context.Context, c Config) (*Sink, error) {
 		}
 	}
 	s := &Sink{c: c, db: h.DB, ownDB: c.DB == nil, metrics: m}
-	records, changes := s.table("records"), s.table("changes")
-	fsys, err := render(map[string]string{"Schema": c.Schema, "Records": records, "Changes": changes})
+	records, changes, deletions := s.table("records"), s.table("changes"), s.table("dataset_deletions")
+	fsys, err := render(map[string]string{"Schema": c.Schema, "Records": records, "Changes": changes, "Deletions": deletions})
 	if err == nil {
 		err = h.Migrate(ctx, "sinks/postgres "+c.Schema+"."+c.TablePrefix, fsys)
 	}
@@ -152,11 +165,16 @@ func New(ctx context.Context, c Config) (*Sink, error) {
 		s.Close()
 		return nil, fmt.Errorf("postgres sink: %w", err)
 	}
+	s.lockID = int32(fnv32(records))
+	// A record at or below its dataset's deletion is stored as a tombstone.
 	s.upsert = `INSERT INTO ` + records + ` AS r (identity_pool_id, identity_id, dataset_name, key, value, op, deleted,
 	sync_count, last_modified, device_last_modified, dataset_sync_count)
-SELECT pool, ident, dataset, k, v, op, op = 'remove', sc, lm, dlm, dsc
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-	$8::timestamptz[], $9::timestamptz[], $10::bigint[]) AS u(pool, ident, dataset, k, v, op, sc, lm, dlm, dsc)
+SELECT pool, ident, dataset, k, CASE WHEN dead THEN NULL ELSE v END, CASE WHEN dead THEN 'remove' ELSE op END,
+	dead OR op = 'remove', sc, lm, dlm, dsc
+FROM (SELECT u.*, COALESCE(u.sc <= d.sync_count, false) AS dead
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+		$8::timestamptz[], $9::timestamptz[], $10::bigint[]) AS u(pool, ident, dataset, k, v, op, sc, lm, dlm, dsc)
+	LEFT JOIN ` + deletions + ` d ON d.identity_pool_id = u.pool AND d.identity_id = u.ident AND d.dataset_name = u.dataset) AS u
 ORDER BY pool, ident, dataset, k
 ON CONFLICT (identity_pool_id, identity_id, dataset_name, key) DO UPDATE SET
 	value = excluded.value, op = excluded.op, deleted = excluded.deleted, sync_count = excluded.sync_count,
@@ -169,6 +187,17 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
 	$8::timestamptz[], $9::timestamptz[], $10::bigint[]) AS u(pool, ident, dataset, k, v, op, sc, lm, dlm, dsc)
 ORDER BY pool, ident, dataset, k, sc
 ON CONFLICT (identity_pool_id, identity_id, dataset_name, key, sync_count) DO NOTHING`
+	s.delIns = `INSERT INTO ` + deletions + ` AS d (identity_pool_id, identity_id, dataset_name, sync_count, last_modified)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS u(pool, ident, dataset, sc, lm)
+ORDER BY pool, ident, dataset
+ON CONFLICT (identity_pool_id, identity_id, dataset_name) DO UPDATE SET
+	sync_count = excluded.sync_count, last_modified = excluded.last_modified, updated_at = now()
+WHERE excluded.sync_count > d.sync_count`
+	s.delUpd = `UPDATE ` + records + ` AS r SET value = NULL, op = 'remove', deleted = true,
+	dataset_sync_count = GREATEST(r.dataset_sync_count, u.sc), updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(pool, ident, dataset, sc)
+WHERE r.identity_pool_id = u.pool AND r.identity_id = u.ident AND r.dataset_name = u.dataset
+	AND r.sync_count <= u.sc AND NOT r.deleted`
 	return s, nil
 }
 
@@ -186,23 +215,19 @@ func (s *Sink) table(name string) string {
 	return s.c.TablePrefix + name
 }
 
-// Write applies the batch in one transaction: the upsert of each record's
-// newest change and, with ChangeLog, the insert of every distinct change. It
-// retries deadlocks and serialization failures up to 3 times; any other
-// error rolls back and is returned.
+// Write applies the batch in one transaction: the dataset deletions, the
+// upsert of each record's newest change and, with ChangeLog, the insert of
+// every distinct change. It retries deadlocks and serialization failures up
+// to 3 times; any other error rolls back and is returned.
 func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 	start := time.Now()
 	defer func() { s.metrics.Observe(s.c.Name, start, len(batch), err) }()
 	if len(batch) == 0 {
 		return ctx.Err()
 	}
-	latest := columnsOf(newestPerRecord(batch))
-	var all columns
-	if s.c.ChangeLog {
-		all = columnsOf(distinct(batch))
-	}
+	w := s.prepare(batch)
 	for attempt := 1; ; attempt++ {
-		err = s.write(ctx, latest, all)
+		err = s.write(ctx, w)
 		if err == nil || attempt == 3 || !retryable(err) {
 			break
 		}
@@ -213,21 +238,83 @@ func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 	return nil
 }
 
-func (s *Sink) write(ctx context.Context, latest, all columns) error {
+// prepared is a batch as the statements of one write take it.
+type prepared struct {
+	latest, all columns // records; all only with ChangeLog
+	deletions   columns // the newest deletion per dataset
+	lockKeys    []int32 // dataset buckets, ascending
+	lockExcl    []bool  // exclusive: the bucket has a deletion
+}
+
+// lockBuckets is the number of advisory locks datasets hash to: a bound on
+// the locks one transaction takes, whatever the batch size.
+const lockBuckets = 64
+
+func (s *Sink) prepare(batch []pipeline.Change) prepared {
+	var recs, dels []pipeline.Change
+	buckets := map[int32]bool{}
+	for _, c := range batch {
+		b := int32(fnv32(c.IdentityPoolID, c.IdentityID, c.DatasetName) % lockBuckets)
+		buckets[b] = buckets[b] || c.DatasetDeleted
+		if c.DatasetDeleted {
+			dels = append(dels, c)
+		} else {
+			recs = append(recs, c)
+		}
+	}
+	var w prepared
+	for _, k := range slices.Sorted(maps.Keys(buckets)) {
+		w.lockKeys = append(w.lockKeys, k)
+		w.lockExcl = append(w.lockExcl, buckets[k])
+	}
+	w.latest = columnsOf(newestPerRecord(recs))
+	w.deletions = columnsOf(newestPerRecord(dels))
+	if s.c.ChangeLog {
+		w.all = columnsOf(distinct(batch))
+	}
+	return w
+}
+
+func (s *Sink) write(ctx context.Context, w prepared) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, s.upsert, latest.args()...); err != nil {
-		return fmt.Errorf("upsert: %w", err)
+	if _, err := tx.ExecContext(ctx, `SELECT count(CASE WHEN x THEN pg_advisory_xact_lock($1, k) ELSE pg_advisory_xact_lock_shared($1, k) END)
+FROM (SELECT k, x FROM unnest($2::int[], $3::bool[]) AS u(k, x) ORDER BY k) AS s`, s.lockID, w.lockKeys, w.lockExcl); err != nil {
+		return fmt.Errorf("lock datasets: %w", err)
+	}
+	if len(w.deletions.pool) > 0 {
+		d := w.deletions
+		if _, err := tx.ExecContext(ctx, s.delIns, d.pool, d.ident, d.dataset, d.sc, d.lm); err != nil {
+			return fmt.Errorf("dataset deletions: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.delUpd, d.pool, d.ident, d.dataset, d.sc); err != nil {
+			return fmt.Errorf("dataset deletions: tombstones: %w", err)
+		}
+	}
+	if len(w.latest.pool) > 0 {
+		if _, err := tx.ExecContext(ctx, s.upsert, w.latest.args()...); err != nil {
+			return fmt.Errorf("upsert: %w", err)
+		}
 	}
 	if s.c.ChangeLog {
-		if _, err := tx.ExecContext(ctx, s.logIns, all.args()...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.logIns, w.all.args()...); err != nil {
 			return fmt.Errorf("change log: %w", err)
 		}
 	}
 	return tx.Commit()
+}
+
+// fnv32 is FNV-1a of the parts, separated by NUL.
+func fnv32(parts ...string) uint32 {
+	h := fnv.New32a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return h.Sum32()
 }
 
 // Close closes the pool the Sink opened (not Config.DB). Idempotent.

@@ -72,6 +72,31 @@ func state(t *testing.T, db *sql.DB, table string) sinktest.State {
 	return out
 }
 
+// deletions reads the dataset deletions table back as deletion changes.
+func deletions(t *testing.T, db *sql.DB, table string) sinktest.State {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, `SELECT identity_pool_id, identity_id, dataset_name, sync_count, last_modified FROM `+table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := sinktest.State{}
+	for rows.Next() {
+		var pool, id, ds string
+		var sc int64
+		var lm sql.NullTime
+		if err := rows.Scan(&pool, &id, &ds, &sc, &lm); err != nil {
+			t.Fatal(err)
+		}
+		c := pipeline.DatasetDeletion(pool, id, ds, sc, lm.Time)
+		out[sinktest.Of(c)] = c
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func count(t *testing.T, db *sql.DB, table string) int {
 	t.Helper()
 	var n int
@@ -88,7 +113,13 @@ func TestConformance(t *testing.T) {
 			url := synctest.PostgresURL(t)
 			s := newSink(t, postgres.Config{URL: url, ChangeLog: true})
 			db := openDB(t, url)
-			return s, func(t *testing.T) sinktest.State { return state(t, db, s.Table("records")) }
+			return s, func(t *testing.T) sinktest.State {
+				st := state(t, db, s.Table("records"))
+				for id, c := range deletions(t, db, s.Table("dataset_deletions")) {
+					st[id] = c
+				}
+				return st
+			}
 		},
 	})
 }

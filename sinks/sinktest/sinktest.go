@@ -1,7 +1,8 @@
 // Package sinktest is one conformance suite for every sink: Run checks that
-// replays, out-of-order batches, tombstones and concurrent writers end in the
-// state ARCHITECTURE.md guarantee 4 promises (each record at its highest
-// SyncCount, as if every change was seen exactly once).
+// replays, out-of-order batches, tombstones, dataset deletions and
+// concurrent writers end in the state ARCHITECTURE.md guarantees 4 and 7
+// promise (each record at its highest SyncCount, as if every change was
+// seen exactly once; no record a dataset deletion removed stays live).
 package sinktest
 
 import (
@@ -16,7 +17,8 @@ import (
 	"github.com/cognitosync/cognitosync/pipeline"
 )
 
-// RecordID names a record: a change's key without its SyncCount.
+// RecordID names a record: a change's key without its SyncCount. A dataset
+// deletion's RecordID has an empty Key.
 type RecordID struct{ IdentityPoolID, IdentityID, DatasetName, Key string }
 
 // Of returns the record a change belongs to.
@@ -24,11 +26,14 @@ func Of(c pipeline.Change) RecordID {
 	return RecordID{c.IdentityPoolID, c.IdentityID, c.DatasetName, c.Key}
 }
 
-// State is the latest change of every record.
+// State is the latest change of every record, and the latest deletion of
+// every deleted dataset (under an empty Key).
 type State map[RecordID]pipeline.Change
 
-// Fold applies changes in any order, keeping each record's highest SyncCount:
-// the state every sink must converge to.
+// Fold applies changes in any order, keeping each record's highest SyncCount
+// and each dataset's highest deletion, and then drops the records a
+// deletion covers (pipeline.Change.Covers): the state every sink must
+// converge to.
 func Fold(changes ...[]pipeline.Change) State {
 	s := State{}
 	for _, batch := range changes {
@@ -38,7 +43,31 @@ func Fold(changes ...[]pipeline.Change) State {
 			}
 		}
 	}
+	for id, c := range s {
+		if d, ok := s[RecordID{id.IdentityPoolID, id.IdentityID, id.DatasetName, ""}]; ok && d.Covers(c) {
+			delete(s, id)
+		}
+	}
 	return s
+}
+
+// Mirror keeps what a mirror must agree on: the live records (not removed,
+// not covered by a deletion) and the dataset deletions. Sinks differ in how
+// they keep what is gone (a tombstone row, a line per change), so deletion
+// cases compare Mirror views.
+func Mirror(s State) State {
+	out := State{}
+	for id, c := range s {
+		if c.DatasetDeleted {
+			out[id] = c
+			continue
+		}
+		if d, ok := s[RecordID{id.IdentityPoolID, id.IdentityID, id.DatasetName, ""}]; c.Op == pipeline.OpRemove || ok && d.Covers(c) {
+			continue
+		}
+		out[id] = c
+	}
+	return out
 }
 
 // Harness builds a fresh sink and a way to read what its destination now
@@ -82,6 +111,18 @@ func Put(id, key, value string, n int64) pipeline.Change {
 func Remove(id, key string, n int64) pipeline.Change {
 	c := Put(id, key, "", n)
 	c.Value, c.Op = nil, pipeline.OpRemove
+	return c
+}
+
+// DeleteDataset returns the deletion of identity id's dataset "settings" at
+// sync count n.
+func DeleteDataset(id string, n int64) pipeline.Change {
+	return pipeline.DatasetDeletion(Put(id, "", "", n).IdentityPoolID, id, "settings", n, T0.Add(time.Duration(n)*time.Second))
+}
+
+// In returns c moved to dataset name.
+func In(name string, c pipeline.Change) pipeline.Change {
+	c.DatasetName = name
 	return c
 }
 
@@ -132,6 +173,61 @@ func Run(t *testing.T, h Harness) {
 			Equal(t, state(t), h.truncate(Fold(tc.batches...)))
 		})
 	}
+	// Dataset deletions (spec D.2): every record of the dataset at or
+	// below the deletion's count is gone, whatever order the changes
+	// arrive in; records of a re-created dataset (higher counts) stay;
+	// other datasets and identities are untouched.
+	a, b := "us-east-1:a", "us-east-1:b"
+	deletions := []struct {
+		name    string
+		batches [][]pipeline.Change
+	}{
+		{"DatasetDeletion", [][]pipeline.Change{
+			{Put(a, "k1", "v1", 1), Put(a, "k2", "v2", 2), Remove(a, "k3", 2)},
+			{DeleteDataset(a, 2)},
+		}},
+		{"DatasetDeletionInOneBatch", [][]pipeline.Change{
+			{Put(a, "k1", "v1", 1), Put(a, "k2", "v2", 2), DeleteDataset(a, 2), Put(a, "k1", "v3", 3)},
+		}},
+		{"DatasetDeletionThenStaleReplay", [][]pipeline.Change{
+			{Put(a, "k1", "v1", 1)},
+			{DeleteDataset(a, 3)},
+			// a replay, and a key the sink never saw (a bulk publish read
+			// before the deletion): both stay deleted
+			{Put(a, "k1", "v1", 1), Put(a, "k2", "v2", 3)},
+		}},
+		{"DatasetDeletionRecreated", [][]pipeline.Change{
+			{Put(a, "k1", "v1", 1), Put(a, "k2", "v2", 2)},
+			{DeleteDataset(a, 2)},
+			{Put(a, "k2", "new", 3), Put(a, "k3", "v3", 4)},
+		}},
+		{"DatasetDeletionArrivesLate", [][]pipeline.Change{
+			{Put(a, "k2", "new", 3)},
+			{DeleteDataset(a, 2)},
+			{Put(a, "k1", "v1", 1)},
+		}},
+		{"DatasetDeletionReplayedAndOlder", [][]pipeline.Change{
+			{Put(a, "k1", "v1", 1), Put(a, "k2", "v2", 4), Put(a, "k3", "v3", 6)},
+			{DeleteDataset(a, 5), DeleteDataset(a, 5)},
+			{DeleteDataset(a, 2)},
+			{DeleteDataset(a, 5)},
+		}},
+		{"DatasetDeletionLeavesOthers", [][]pipeline.Change{
+			{Put(a, "k", "v", 1), Put(b, "k", "v", 1), In("other", Put(a, "k", "v", 1))},
+			{DeleteDataset(a, 7)},
+		}},
+	}
+	for _, tc := range deletions {
+		t.Run(tc.name, func(t *testing.T) {
+			s, state := h.New(t)
+			for _, b := range tc.batches {
+				if err := s.Write(ctx, b); err != nil {
+					t.Fatalf("Write: %v", err)
+				}
+			}
+			Equal(t, Mirror(state(t)), h.truncate(Mirror(Fold(tc.batches...))))
+		})
+	}
 	t.Run("EmptyBatch", func(t *testing.T) {
 		s, state := h.New(t)
 		if err := s.Write(ctx, nil); err != nil {
@@ -153,6 +249,8 @@ func Run(t *testing.T, h Harness) {
 				}
 			}
 		}
+		// and one dataset deletion in the middle of the history
+		all = append(all, DeleteDataset("us-east-1:c", 10))
 		var wg sync.WaitGroup
 		errs := make(chan error, 4)
 		for w := range 4 {
@@ -177,7 +275,7 @@ func Run(t *testing.T, h Harness) {
 		for err := range errs {
 			t.Fatalf("Write: %v", err)
 		}
-		Equal(t, state(t), h.truncate(Fold(all)))
+		Equal(t, Mirror(state(t)), h.truncate(Mirror(Fold(all))))
 	})
 }
 
@@ -212,7 +310,7 @@ func same(a, b pipeline.Change) bool {
 	a.Value, b.Value = nil, nil
 	return a.IdentityPoolID == b.IdentityPoolID && a.IdentityID == b.IdentityID &&
 		a.DatasetName == b.DatasetName && a.Key == b.Key && a.Op == b.Op &&
-		a.SyncCount == b.SyncCount && a.DatasetSyncCount == b.DatasetSyncCount &&
+		a.SyncCount == b.SyncCount && a.DatasetSyncCount == b.DatasetSyncCount && a.DatasetDeleted == b.DatasetDeleted &&
 		a.LastModified.Equal(b.LastModified) && a.DeviceLastModified.Equal(b.DeviceLastModified)
 }
 
@@ -221,6 +319,10 @@ func show(c pipeline.Change) string {
 	if c.Value != nil {
 		v = fmt.Sprintf("%q", *c.Value)
 	}
-	return fmt.Sprintf("{%s %s sync=%d lm=%s dlm=%s ds=%d}", c.Op, v, c.SyncCount,
+	op := string(c.Op)
+	if c.DatasetDeleted {
+		op = "delete-dataset"
+	}
+	return fmt.Sprintf("{%s %s sync=%d lm=%s dlm=%s ds=%d}", op, v, c.SyncCount,
 		c.LastModified.Format(time.RFC3339Nano), c.DeviceLastModified.Format(time.RFC3339Nano), c.DatasetSyncCount)
 }

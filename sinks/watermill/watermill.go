@@ -13,6 +13,7 @@
 //
 //	idempotency_key   changejson.IdempotencyKey (64 hex)
 //	identity_pool_id, identity_id, dataset_name, op, sync_count
+//	dataset_deleted   "true" on a dataset deletion (empty key, op remove)
 //
 // The record key is only in the payload: it may hold any character, which
 // some brokers' headers cannot carry.
@@ -55,6 +56,8 @@ const (
 	MetaDatasetName    = "dataset_name"
 	MetaOp             = "op"
 	MetaSyncCount      = "sync_count"
+	// MetaDatasetDeleted is "true" on a dataset deletion, absent otherwise.
+	MetaDatasetDeleted = "dataset_deleted"
 )
 
 // Config configures a Sink.
@@ -135,6 +138,9 @@ func NewMessage(c pipeline.Change) (*message.Message, error) {
 	m.Metadata.Set(MetaDatasetName, c.DatasetName)
 	m.Metadata.Set(MetaOp, string(c.Op))
 	m.Metadata.Set(MetaSyncCount, strconv.FormatInt(c.SyncCount, 10))
+	if c.DatasetDeleted {
+		m.Metadata.Set(MetaDatasetDeleted, "true")
+	}
 	return m, nil
 }
 
