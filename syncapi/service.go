@@ -423,6 +423,9 @@ func (s *Service) UpdateRecords(ctx context.Context, in UpdateRecordsInput) (Upd
 		if err := checkLen("DeviceId", in.DeviceID, 1, 256); err != nil {
 			return UpdateRecordsOutput{}, err
 		}
+		if err := ValidateText("DeviceId", in.DeviceID); err != nil {
+			return UpdateRecordsOutput{}, err
+		}
 	}
 	if err := validatePatches(in.RecordPatches); err != nil {
 		return UpdateRecordsOutput{}, err
@@ -468,6 +471,7 @@ func (s *Service) UpdateRecords(ctx context.Context, in UpdateRecordsInput) (Upd
 	res, err := s.c.Store.UpdateRecords(ctx, UpdateRequest{
 		Key: k, Changes: changes, By: caller.Principal(), Now: s.now(), Limits: s.c.Limits,
 		PoolGeneration: caller.PoolGeneration, RequireIdentity: !caller.Developer,
+		Device: in.DeviceID, // its own change is not pushed to it (spec F.4)
 	})
 	switch {
 	case err == nil:
