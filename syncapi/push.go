@@ -5,6 +5,21 @@ import (
 	"time"
 )
 
+// ApplicationArn returns the pool's PushSync application ARN of platform
+// (the ARN's "app/<PLATFORM>/" segment, spec F.1); "" when none matches or
+// push sync is not configured.
+func ApplicationArn(p Pool, platform string) string {
+	if p.PushSync == nil {
+		return ""
+	}
+	for _, a := range p.PushSync.ApplicationArns {
+		if arnPlatform(a) == platform {
+			return a
+		}
+	}
+	return ""
+}
+
 // ---- Push sync queue (spec F.4) ----
 
 // PushEntry is one pending push notification: a device subscribed to a

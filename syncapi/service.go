@@ -40,6 +40,12 @@ type ServiceConfig struct {
 	// (DefaultPageBytes), so that a client reading one page without
 	// maxResults (iOS, spec C.7) always gets a legal dataset whole.
 	MaxPageBytes int64
+	// DeviceRegistered is told of every RegisterDevice that stored or
+	// found a device (push sync keeps an SNS platform endpoint with it).
+	// Its error is logged and the registration stands: the push
+	// dispatcher creates a missing endpoint before the first notification.
+	// nil: nothing.
+	DeviceRegistered func(ctx context.Context, p Pool, identityID, deviceID, platform, token string) error
 }
 
 // DefaultPageBytes is the page budget for limits: the bytes of the largest

@@ -40,6 +40,8 @@ type Service struct {
 	GCInterval, GuestIdentityTTL time.Duration
 	CredentialCacheSize          int
 	SQLiteMaxBytes               int64
+	// Push is the delivery of push sync notifications.
+	Push server.Push
 }
 
 // ServiceNames is what differs between the programs that Define the
@@ -107,6 +109,7 @@ func (s *Service) Define(fs *flag.FlagSet, env *Env, n ServiceNames) {
 		fmt.Sprintf("%sidentity credentials kept in memory (about 600 bytes each, one minute each) to spare a store lookup per request [%sCREDENTIAL_CACHE_SIZE]", scope, p))
 	fs.Int64Var(&s.SQLiteMaxBytes, "sqlite-max-bytes", env.Int(p+"SQLITE_MAX_BYTES", 0),
 		fmt.Sprintf("%scap the SQLite database file at this many bytes: past it writes answer a retryable 503 and /healthz is unhealthy,\nbefore the disk itself fills up; 0: no cap (ignored with a PostgreSQL store) [%sSQLITE_MAX_BYTES]", scope, p))
+	s.definePush(fs, env, p, scope)
 	l := &s.Clients
 	fs.IntVar(&l.MaxConnections, "max-connections", int(env.Int(p+"MAX_CONNECTIONS", httplimit.DefaultMaxConns)),
 		fmt.Sprintf("%smost open client connections; more wait to be accepted, and idle keep-alive ones are closed to make room\n(keep it below the open-file limit) [%sMAX_CONNECTIONS]", scope, p))
@@ -166,6 +169,7 @@ func (s Service) Validate() []error {
 	if s.SQLiteMaxBytes < 0 || (s.SQLiteMaxBytes > 0 && s.SQLiteMaxBytes < 1<<20) {
 		errs = append(errs, errors.New("--sqlite-max-bytes must be 0 (no cap) or at least 1048576"))
 	}
+	errs = append(errs, validatePush(s.Push)...)
 	return append(errs, validateClientLimits(s.Clients)...)
 }
 
@@ -225,6 +229,7 @@ func (s Service) ServerConfig() server.Config {
 		Clients:    s.Clients,
 		GCInterval: s.GCInterval, GuestIdentityTTL: s.GuestIdentityTTL,
 		CredentialCacheSize: s.CredentialCacheSize, SQLiteMaxBytes: s.SQLiteMaxBytes,
+		Push: s.Push,
 	}
 }
 

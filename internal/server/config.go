@@ -99,6 +99,10 @@ type Config struct {
 	// call GetId and GetCredentialsForIdentity.
 	Clients ClientLimits
 
+	// Push delivers push sync notifications; the zero value delivers none
+	// (they stay queued).
+	Push Push
+
 	// Stream is where changes of streaming pools and bulk publish jobs go;
 	// nil: nowhere (changes wait in the outbox; BulkPublish ends FAILED).
 	Stream *Stream
@@ -207,6 +211,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("server: LambdaEndpoint must be an http:// or https:// URL, got %q", c.LambdaEndpoint))
 	}
 	errs = append(errs, c.Clients.validate()...)
+	errs = append(errs, c.Push.validate()...)
 	if c.Stream != nil && c.Stream.Publisher == nil {
 		errs = append(errs, errors.New("server: Stream.Publisher is required"))
 	}
