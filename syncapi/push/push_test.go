@@ -2,7 +2,6 @@ package push_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -248,10 +247,7 @@ func TestDispatcher_NoNotifier(t *testing.T) {
 	}
 }
 
-func mustJSON(t *testing.T, v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+
+func syncapiEntry(platform, token string) syncapi.PushEntry {
+	return syncapi.PushEntry{Key: syncapi.DatasetKey{PoolID: "p", IdentityID: "i", Name: "d"}, DeviceID: "x", Platform: platform, Token: token, SyncCount: 1}
 }
