@@ -247,7 +247,6 @@ func TestDispatcher_NoNotifier(t *testing.T) {
 	}
 }
 
-
 func syncapiEntry(platform, token string) syncapi.PushEntry {
 	return syncapi.PushEntry{Key: syncapi.DatasetKey{PoolID: "p", IdentityID: "i", Name: "d"}, DeviceID: "x", Platform: platform, Token: token, SyncCount: 1}
 }
