@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 
 	"github.com/cognitosync/cognitosync/internal/synctest"
+	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/push"
 )
 
@@ -128,9 +129,7 @@ func TestProcess_PushTwoReplicasOneKilled(t *testing.T) {
 	pool := synctest.PoolID()
 	args := []string{"--store", url, "--pool", pool, "--push-via", "webhook", "--push-webhook", rcv.URL,
 		"--push-coalesce", "2s", "--push-lease-ttl", "3s"}
-	a := startSyncd(t, args...)
-	a.waitLog(t, "push dispatcher lease", 10*time.Second) // a holds it before b starts
-	b := startSyncd(t, args...)
+	a, b := startSyncd(t, args...), startSyncd(t, args...)
 	pi, idn, ids := pushIdentityAt(t, b.Endpoint, pool, "writer", "apns-1", "gcm-2", "apns-3")
 	ca, cb := syncClient(t, a.Endpoint, idn.V1()), syncClient(t, b.Endpoint, idn.V1())
 
@@ -141,6 +140,17 @@ func TestProcess_PushTwoReplicasOneKilled(t *testing.T) {
 	rcv.WaitFor(t, 30*time.Second, "burst 1", func(bs []push.WebhookBody) bool { return lastCounts(bs, count) == 3 })
 	waitQueueEmpty(t, b.Endpoint)
 
+	// Kill the lease holder; write through the other.
+	owner, _, _, found, err := synctest.Open(t, url).(syncapi.Leases).LeaseData(t.Context(), push.DispatcherLease)
+	if err != nil || !found {
+		t.Fatalf("no push lease after burst 1: %v", err)
+	}
+	if strings.Contains(owner, fmt.Sprintf("/%d/", b.cmd.Process.Pid)) {
+		a, b, ca, cb = b, a, cb, ca
+	}
+	if !strings.Contains(owner, fmt.Sprintf("/%d/", a.cmd.Process.Pid)) {
+		t.Fatalf("lease owner %q is neither syncd", owner)
+	}
 	a.kill()
 	count = pushWrite(t, cb, pool, pi.id, ids[0], count)
 	count = pushWrite(t, cb, pool, pi.id, ids[0], count)

@@ -250,11 +250,20 @@ func (d *Dispatcher) round(ctx context.Context) (int, error) {
 		d.stats(ctx)
 		return 0, nil
 	}
+	defer d.stats(ctx)
+	// Read first: an idle round writes nothing (no lease renewal), so an
+	// idle syncd stays idle. A holder that idles past LeaseTTL loses
+	// nothing: whoever finds work next takes the lease.
 	now := d.c.Now()
+	es, err := d.c.Store.DuePush(ctx, now.Add(-d.c.Coalesce), now, d.c.Batch)
+	if err != nil || len(es) == 0 {
+		return 0, err
+	}
 	ok, err := d.c.Store.AcquireLease(ctx, DispatcherLease, d.c.Owner, now, d.c.LeaseTTL, "")
 	if err != nil {
 		return 0, err
 	}
+	taken := ok && !d.leaseOK
 	if ok != d.leaseOK {
 		d.c.Log.Info("push dispatcher lease", "held", ok)
 		d.leaseOK = ok
@@ -262,10 +271,12 @@ func (d *Dispatcher) round(ctx context.Context) (int, error) {
 	if !ok {
 		return 0, nil // another process sends
 	}
-	defer d.stats(ctx)
-	es, err := d.c.Store.DuePush(ctx, now.Add(-d.c.Coalesce), now, d.c.Batch)
-	if err != nil || len(es) == 0 {
-		return 0, err
+	if taken {
+		// Read again under the lease: a previous holder may have sent
+		// some of es meanwhile.
+		if es, err = d.c.Store.DuePush(ctx, now.Add(-d.c.Coalesce), now, d.c.Batch); err != nil || len(es) == 0 {
+			return 0, err
+		}
 	}
 	pools := map[string]*poolResult{}
 	for _, e := range es {
