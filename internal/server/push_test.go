@@ -323,3 +323,35 @@ func TestNew_BadPushConfiguration(t *testing.T) {
 var retryFast = retry.Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// TestPush_SteadyWritesStillNotify: writes that never pause for a whole
+// window still notify the other device about once per window (a write
+// brings the dispatcher's next round forward, never postpones it), never
+// more often.
+func TestPush_SteadyWritesStillNotify(t *testing.T) {
+	const window = 300 * time.Millisecond
+	srv, rcv, u := pushSetup(t, window)
+	other := u.register(t, "GCM", "other")
+	writer := u.register(t, "APNS", "writer")
+	u.write(t, "settings", writer, "n", "0")
+	u.subscribe(t, "settings", other)
+	start := time.Now()
+	deadline := start.Add(20 * time.Second)
+	for i := 0; len(rcv.Bodies()) < 3; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("steady writes for 20 s got %d notifications", len(rcv.Bodies()))
+		}
+		u.write(t, "settings", writer, "n", string(rune('a'+i%26)))
+	}
+	elapsed := time.Since(start)
+	drained(t, srv)
+	bs := rcv.Bodies()
+	if max := int(elapsed/window) + 2; len(bs) > max {
+		t.Errorf("%d notifications in %v, more than one per %v window", len(bs), elapsed, window)
+	}
+	for i := 1; i < len(bs); i++ {
+		if bs[i].SyncCount <= bs[i-1].SyncCount || bs[i].DeviceID != other {
+			t.Errorf("notification %d: %+v after %+v", i, bs[i], bs[i-1])
+		}
+	}
+}

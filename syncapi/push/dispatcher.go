@@ -205,14 +205,22 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	next := time.Now() // when timer fires
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.wake:
 			// Entries of the change just committed are due one window
-			// from now; a bit later so that they surely are.
-			timer.Reset(d.c.Coalesce + d.c.Coalesce/20 + time.Millisecond)
+			// from now (a bit later, so that they surely are). A wake only
+			// brings the next round forward: steady writes must not keep
+			// postponing it.
+			wait := d.c.Coalesce + d.c.Coalesce/20 + time.Millisecond
+			if at := time.Now().Add(wait); at.Before(next) {
+				timer.Stop()
+				timer.Reset(wait)
+				next = at
+			}
 			continue
 		case <-timer.C:
 		}
@@ -228,6 +236,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			wait = 0 // more waiting
 		}
 		timer.Reset(wait)
+		next = time.Now().Add(wait)
 	}
 }
 
