@@ -299,3 +299,22 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+// TestAPNs_SandboxDevicesGoToTheSandbox: without --apns-endpoint, APNS
+// devices go to Apple's production host and APNS_SANDBOX devices (debug
+// builds) to the sandbox host.
+func TestAPNs_SandboxDevicesGoToTheSandbox(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	n, err := push.NewAPNs(push.APNsConfig{Key: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		KeyID: "K", TeamID: "T", Topic: "com.example.app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prod, sandbox := push.APNsHosts(n); prod != "https://api.push.apple.com" || sandbox != "https://api.sandbox.push.apple.com" {
+		t.Errorf("hosts %s, %s", prod, sandbox)
+	}
+}
