@@ -3,10 +3,12 @@ package server_test
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
 	"github.com/aws/aws-sdk-go/aws/awserr"
 	"github.com/aws/aws-sdk-go/service/cognitosync"
@@ -353,5 +355,56 @@ func TestPush_SteadyWritesStillNotify(t *testing.T) {
 		if bs[i].SyncCount <= bs[i-1].SyncCount || bs[i].DeviceID != other {
 			t.Errorf("notification %d: %+v after %+v", i, bs[i], bs[i-1])
 		}
+	}
+}
+
+// TestPush_SNSEndToEnd: with --push-via sns, RegisterDevice creates the
+// device's platform endpoint of the pool's application for its platform
+// (aws-sdk-go-v2's SNS client against a server speaking SNS' query
+// protocol), and a change is published to the other devices' endpoints
+// with MessageStructure json; a disabled endpoint unregisters its device.
+func TestPush_SNSEndToEnd(t *testing.T) {
+	f := synctest.NewSNS(t)
+	c := config(t)
+	c.Pools = []string{synctest.PoolID()}
+	c.AWS = &aws.Config{Region: synctest.Region, Credentials: synctest.StaticV2("AKIDSNS", "sns-secret", "")}
+	c.Push = server.Push{Via: server.PushViaSNS, SNSEndpoint: f.URL, Coalesce: 50 * time.Millisecond}
+	srv := start(t, c)
+	synctest.EnablePush(t, dev(t, srv), c.Pools[0])
+	idn := synctest.NewIdentityAt(t, srv.Endpoint(), c.Pools[0])
+	u := pushUser{c.Pools[0], idn.ID, synctest.SyncV1(t, srv.Endpoint(), idn.V1())}
+	gcm := u.register(t, "GCM", "gcm-token")
+	u.register(t, "APNS_SANDBOX", "sandbox-token")
+	writer := u.register(t, "APNS", "writer-token")
+	dead := u.register(t, "GCM", "dead-token")
+	if got, want := f.Created(), []string{
+		synctest.PushApplicationArns[0] + "|gcm-token", synctest.PushApplicationArns[2] + "|sandbox-token",
+		synctest.PushApplicationArns[1] + "|writer-token", synctest.PushApplicationArns[0] + "|dead-token",
+	}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("CreatePlatformEndpoint calls %v, want %v", got, want)
+	}
+	u.write(t, "settings", writer, "a", "1")
+	for _, d := range []string{gcm, writer, dead} {
+		u.subscribe(t, "settings", d)
+	}
+	f.Disable("dead-token")
+	count := u.write(t, "settings", writer, "a", "2")
+	drained(t, srv)
+	ps := f.Published()
+	if len(ps) != 1 || ps[0].TargetArn != f.EndpointArn("GCM", "gcm-token") || ps[0].MessageStructure != "json" {
+		t.Fatalf("published %+v, want one to the GCM device", ps)
+	}
+	want, _ := push.Message("GCM", syncapi.DatasetKey{PoolID: u.pool, IdentityID: u.id, Name: "settings"}, count)
+	if !strings.Contains(ps[0].Message, strconv.Quote(string(want))) {
+		t.Errorf("message %s does not carry %s", ps[0].Message, want)
+	}
+	_, err := u.c.SubscribeToDataset(&cognitosync.SubscribeToDatasetInput{IdentityPoolId: awsv1.String(u.pool),
+		IdentityId: awsv1.String(u.id), DatasetName: awsv1.String("settings"), DeviceId: awsv1.String(dead)})
+	var ae awserr.Error
+	if !errorsAs(err, &ae) || ae.Code() != "ResourceNotFoundException" {
+		t.Errorf("the disabled endpoint's device is still registered: %v", err)
+	}
+	if bad := f.Bad(); len(bad) > 0 {
+		t.Errorf("requests off the SNS wire: %v", bad)
 	}
 }
