@@ -49,7 +49,8 @@ type PushEntry struct {
 // of changes becomes one notification carrying the latest count.
 type PushQueue interface {
 	// DuePush returns up to limit entries created at or before
-	// createdBefore whose retry time is not after now, oldest first.
+	// createdBefore whose retry time is not after now, oldest first. An
+	// entry whose device no longer exists has an empty Platform.
 	DuePush(ctx context.Context, createdBefore, now time.Time, limit int) ([]PushEntry, error)
 	// AckPush marks e delivered: it deletes the entry if its version is
 	// still e.Version; otherwise a change came in meanwhile, and the entry

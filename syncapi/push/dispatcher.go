@@ -30,7 +30,7 @@ const (
 const (
 	OutcomeDeadToken = "dead_token" // the device was unregistered
 	OutcomeGaveUp    = "gave_up"    // MaxAttempts failures; dropped
-	OutcomeNoConfig  = "no_config"  // the pool is gone or has no push sync; dropped
+	OutcomeNoConfig  = "no_config"  // the pool is gone or has no push sync, or the device is gone; dropped
 )
 
 // Store is what the Dispatcher needs of a store.
@@ -335,6 +335,11 @@ func (d *Dispatcher) deliver(ctx context.Context, e syncapi.PushEntry, pr *poolR
 	}
 	if pr.err != nil {
 		return pr.err
+	}
+	if e.Platform == "" {
+		count(OutcomeNoConfig)
+		log.Info("push notification dropped: the device is no longer registered")
+		return d.c.Store.DropPush(store, e)
 	}
 	msg, err := Message(e.Platform, e.Key, e.SyncCount)
 	if err != nil {

@@ -53,9 +53,11 @@ func writePush(t *tx, k syncapi.DatasetKey, ds datasetRow, rows []recordRow, dev
 
 // DuePush returns the entries due, oldest first, with their devices.
 func (db *DB) DuePush(ctx context.Context, createdBefore, now time.Time, limit int) ([]syncapi.PushEntry, error) {
-	rows, err := db.reader(ctx).query(`SELECT q.pool_id, q.identity_id, q.dataset, q.device_id, d.platform, d.token, d.endpoint,
-	q.sync_count, q.version, q.attempts, q.created_ns
-FROM push_queue q JOIN devices d ON d.pool_id = q.pool_id AND d.identity_id = q.identity_id AND d.device_id = q.device_id
+	// LEFT JOIN: an entry whose device is gone comes back with an empty
+	// Platform, for the dispatcher to drop, rather than staying forever.
+	rows, err := db.reader(ctx).query(`SELECT q.pool_id, q.identity_id, q.dataset, q.device_id,
+	COALESCE(d.platform, ''), COALESCE(d.token, ''), COALESCE(d.endpoint, ''), q.sync_count, q.version, q.attempts, q.created_ns
+FROM push_queue q LEFT JOIN devices d ON d.pool_id = q.pool_id AND d.identity_id = q.identity_id AND d.device_id = q.device_id
 WHERE q.created_ns <= ? AND q.due_ns <= ? ORDER BY q.created_ns LIMIT ?`, createdBefore.UnixNano(), now.UnixNano(), sqlLimit(limit))
 	if err != nil {
 		return nil, wrapf("due push: %w", err)
