@@ -199,3 +199,35 @@ func TestProcess_PushBadBackendStopsStartUp(t *testing.T) {
 		}
 	}
 }
+
+// TestProcess_PushWebhook is the app's path through the syncd binary with
+// nothing but --push-via webhook --push-webhook URL: devices registered as
+// GCM and APNS subscribe, another device of the identity writes, and the
+// webhook receives exactly one notification per subscribed device, none for
+// the writer, with spec F.4's payload.
+func TestProcess_PushWebhook(t *testing.T) {
+	rcv := synctest.NewPushReceiver(t, "")
+	pool := synctest.PoolID()
+	p := startSyncd(t, "--pool", pool, "--push-via", "webhook", "--push-webhook", rcv.URL)
+	pi, idn, ids := pushIdentityAt(t, p.Endpoint, pool, "writer-gcm", "apns-token", "gcm-token")
+	c := syncClient(t, p.Endpoint, idn.V1())
+	count := pushWrite(t, c, pool, pi.id, ids[0], 1)
+	rcv.WaitFor(t, 30*time.Second, "two notifications", func(bs []push.WebhookBody) bool { return len(bs) >= 2 })
+	waitQueueEmpty(t, p.Endpoint)
+	bs := rcv.Bodies()
+	if len(bs) != 2 {
+		t.Fatalf("want one notification per other device, got %+v", bs)
+	}
+	platforms := map[string]bool{}
+	for _, b := range bs {
+		if b.DeviceID == ids[0] || pi.devices[b.DeviceID] != b.Token || b.SyncCount != count || b.DatasetName != "settings" ||
+			b.IdentityPoolID != pool || b.IdentityID != pi.id {
+			t.Errorf("notification %+v (writer %s, count %d)", b, ids[0], count)
+		}
+		platforms[b.Platform] = true
+		synctest.WantPushMessage(t, b)
+	}
+	if !platforms["GCM"] || !platforms["APNS"] {
+		t.Errorf("platforms %v, want GCM and APNS", platforms)
+	}
+}
