@@ -484,3 +484,18 @@ func TestPrometheusConfig(t *testing.T) {
 		t.Errorf("rule_files = %v, want alerts.yml", cfg.RuleFiles)
 	}
 }
+
+// TestAlertRules_PushQueueGrowing pins the push sync alert: notifications
+// that wait and keep piling up.
+func TestAlertRules_PushQueueGrowing(t *testing.T) {
+	byName, _ := alertExprs(t)
+	e, ok := byName["CognitosyncPushQueueGrowing"]
+	if !ok {
+		t.Fatal("alerts.yml has no CognitosyncPushQueueGrowing")
+	}
+	for _, m := range []string{pipeline.MetricPushQueueOldestAge, pipeline.MetricPushQueueDepth} {
+		if !strings.Contains(e.q, m) {
+			t.Errorf("CognitosyncPushQueueGrowing does not query %s", m)
+		}
+	}
+}

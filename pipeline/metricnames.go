@@ -144,6 +144,16 @@ const (
 	MetricGCDeleted = "cognitosync_gc_deleted_total"
 	// MetricGCRuns counts collector runs by outcome (ok, error).
 	MetricGCRuns = "cognitosync_gc_runs_total"
+	// MetricPushNotifications counts push sync notifications by backend
+	// (sns, direct, webhook), platform and outcome.
+	MetricPushNotifications = "cognitosync_push_notifications_total"
+	// MetricPushQueueDepth is the number of queued push notifications;
+	// MetricPushQueueOldestAge the age of the oldest.
+	MetricPushQueueDepth     = "cognitosync_push_queue_depth"
+	MetricPushQueueOldestAge = "cognitosync_push_queue_oldest_age_seconds"
+	// MetricPushDeliveryDuration is the time from the commit of a burst's
+	// first change to the push service accepting its notification.
+	MetricPushDeliveryDuration = "cognitosync_push_delivery_duration_seconds"
 )
 
 // Outcome label values.
@@ -184,6 +194,10 @@ var Metrics = []Metric{
 	{MetricHTTPRequestsCut, Counter, []string{"reason"}, ExporterSyncd, "Requests or connections ended before their request was read, by reason (shutdown, body_budget)."},
 	{MetricGCDeleted, Counter, []string{"kind"}, ExporterSyncd, "Rows the collector deleted, by kind (credentials, identities)."},
 	{MetricGCRuns, Counter, []string{"outcome"}, ExporterSyncd, "Collector runs by outcome (ok, error)."},
+	{MetricPushNotifications, Counter, []string{"backend", "platform", "outcome"}, ExporterSyncd, "Push notifications by backend, platform and outcome (ok, error, permanent, dead_token, gave_up, no_config)."},
+	{MetricPushQueueDepth, Gauge, nil, ExporterSyncd, "Push notifications queued."},
+	{MetricPushQueueOldestAge, Gauge, nil, ExporterSyncd, "Age of the oldest queued push notification."},
+	{MetricPushDeliveryDuration, Histogram, nil, ExporterSyncd, "Seconds from a change's commit to its push notification's delivery."},
 }
 
 // ExportedBy returns the contract's metrics of the given exporters, e.g.

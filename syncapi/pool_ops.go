@@ -328,6 +328,11 @@ func (s *Service) RegisterDevice(ctx context.Context, in RegisterDeviceInput) (R
 	if err != nil {
 		return RegisterDeviceOutput{}, fmt.Errorf("register device: %w", err)
 	}
+	if h := s.c.DeviceRegistered; h != nil {
+		if err := h(ctx, p, in.IdentityID, id, in.Platform, in.Token); err != nil {
+			s.c.Log.Warn("push endpoint of a registered device", "identity_pool", p.ID(), "device", id, "err", err)
+		}
+	}
 	return RegisterDeviceOutput{DeviceID: id}, nil
 }
 

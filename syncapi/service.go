@@ -47,6 +47,12 @@ type ServiceConfig struct {
 	// every Logins map is refused (NotAuthorizedException) and no token
 	// is issued.
 	Tokens LoginTokens
+	// DeviceRegistered is told of every RegisterDevice that stored or
+	// found a device (push sync keeps an SNS platform endpoint with it).
+	// Its error is logged and the registration stands: the push
+	// dispatcher creates a missing endpoint before the first notification.
+	// nil: nothing.
+	DeviceRegistered func(ctx context.Context, p Pool, identityID, deviceID, platform, token string) error
 }
 
 // DefaultPageBytes is the page budget for limits: the bytes of the largest
@@ -439,6 +445,9 @@ func (s *Service) UpdateRecords(ctx context.Context, in UpdateRecordsInput) (Upd
 		if err := checkLen("DeviceId", in.DeviceID, 1, 256); err != nil {
 			return UpdateRecordsOutput{}, err
 		}
+		if err := ValidateText("DeviceId", in.DeviceID); err != nil {
+			return UpdateRecordsOutput{}, err
+		}
 	}
 	if err := validatePatches(in.RecordPatches); err != nil {
 		return UpdateRecordsOutput{}, err
@@ -484,6 +493,7 @@ func (s *Service) UpdateRecords(ctx context.Context, in UpdateRecordsInput) (Upd
 	res, err := s.c.Store.UpdateRecords(ctx, UpdateRequest{
 		Key: k, Changes: changes, By: caller.Principal(), Now: s.now(), Limits: s.c.Limits,
 		PoolGeneration: caller.PoolGeneration, RequireIdentity: !caller.Developer,
+		Device: in.DeviceID, // its own change is not pushed to it (spec F.4)
 	})
 	switch {
 	case err == nil:

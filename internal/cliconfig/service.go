@@ -47,6 +47,8 @@ type Service struct {
 	PublicURL                                string
 	OIDCProviders                            OIDCProviders
 	GoogleIssuer, AppleIssuer, CognitoIDPURL string
+	// Push is the delivery of push sync notifications.
+	Push server.Push
 }
 
 // ServiceNames is what differs between the programs that Define the
@@ -125,6 +127,7 @@ func (s *Service) Define(fs *flag.FlagSet, env *Env, n ServiceNames) {
 		"%sissuer URL of appleid.apple.com logins (default: https://appleid.apple.com; set for tests) [%sAPPLE_ISSUER]", scope, p))
 	fs.StringVar(&s.CognitoIDPURL, "cognito-idp-url", env.String(p+"COGNITO_IDP_URL", ""), fmt.Sprintf(
 		"%sbase URL of Cognito user pool issuers, <base>/<userPoolId> (default: https://cognito-idp.<region>.amazonaws.com;\nset for tests) [%sCOGNITO_IDP_URL]", scope, p))
+	s.definePush(fs, env, p, scope)
 	l := &s.Clients
 	fs.IntVar(&l.MaxConnections, "max-connections", int(env.Int(p+"MAX_CONNECTIONS", httplimit.DefaultMaxConns)),
 		fmt.Sprintf("%smost open client connections; more wait to be accepted, and idle keep-alive ones are closed to make room\n(keep it below the open-file limit) [%sMAX_CONNECTIONS]", scope, p))
@@ -194,6 +197,7 @@ func (s Service) Validate() []error {
 			}
 		}
 	}
+	errs = append(errs, validatePush(s.Push)...)
 	return append(errs, validateClientLimits(s.Clients)...)
 }
 
@@ -255,6 +259,7 @@ func (s Service) ServerConfig() server.Config {
 		CredentialCacheSize: s.CredentialCacheSize, SQLiteMaxBytes: s.SQLiteMaxBytes,
 		Logins: server.Logins{PublicURL: s.PublicURL, OIDCProviders: s.OIDCProviders,
 			GoogleIssuer: s.GoogleIssuer, AppleIssuer: s.AppleIssuer, CognitoIDPURL: s.CognitoIDPURL},
+		Push: s.Push,
 	}
 }
 

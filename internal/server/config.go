@@ -104,6 +104,9 @@ type Config struct {
 	// Logins configures logged-in identities: syncd's own OpenID tokens
 	// and the login providers it verifies.
 	Logins Logins
+	// Push delivers push sync notifications; the zero value delivers none
+	// (they stay queued).
+	Push Push
 
 	// Stream is where changes of streaming pools and bulk publish jobs go;
 	// nil: nowhere (changes wait in the outbox; BulkPublish ends FAILED).
@@ -243,6 +246,7 @@ func (c Config) Validate() error {
 	if u := c.Logins.PublicURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		errs = append(errs, fmt.Errorf("server: PublicURL must be an http:// or https:// URL, got %q", u))
 	}
+	errs = append(errs, c.Push.validate()...)
 	if c.Stream != nil && c.Stream.Publisher == nil {
 		errs = append(errs, errors.New("server: Stream.Publisher is required"))
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi/gc"
 	"github.com/cognitosync/cognitosync/syncapi/httpapi"
 	"github.com/cognitosync/cognitosync/syncapi/idtoken"
+	"github.com/cognitosync/cognitosync/syncapi/push"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
 	"github.com/cognitosync/cognitosync/syncapi/trigger"
 )
@@ -57,6 +58,7 @@ type Server struct {
 	reg       *prometheus.Registry
 	collector *gc.Collector     // nil when the store cannot be collected
 	forwarder *outbox.Forwarder // nil without Stream
+	push      *push.Dispatcher  // nil when the store has no push queue
 	bulk      *outbox.BulkRunner
 	guard     *httplimit.Guard // connection and request limits of every listener
 	tokens    *idtoken.Tokens  // nil when the store keeps no logins
@@ -141,11 +143,19 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if tokens != nil {
 		loginTokens = tokens
 	}
+	var deviceRegistered func(ctx context.Context, p syncapi.Pool, identityID, deviceID, platform, token string) error
+	if err := s.newPush(ctx); err != nil {
+		return nil, err
+	}
+	if s.push != nil {
+		deviceRegistered = s.push.RegisterDevice
+	}
 	if s.svc, err = syncapi.NewService(syncapi.ServiceConfig{
 		Store: s.store, Region: c.Region, Limits: c.Limits, SessionTTL: c.SessionTTL, CredentialTTL: c.CredentialTTL,
 		Owner: c.Owner, Now: c.Now, Log: c.Log, Trigger: invoker, Bulk: bulk,
 		GetIDLimit: guests.getIDPerPool, GetCredentialsLimit: guests.credentialsPerPool,
-		Tokens: loginTokens,
+		Tokens:           loginTokens,
+		DeviceRegistered: deviceRegistered,
 	}); err != nil {
 		return nil, err
 	}
@@ -268,12 +278,31 @@ func (s *Server) newStreaming() error {
 	return err
 }
 
-// wakeForwarder wakes the outbox forwarder after every successful request
-// that may have written (any but GET and HEAD), so a change reaches the
-// stream at once while an idle forwarder polls rarely. Without a stream it
-// returns h.
+// newPush builds the push dispatcher when the store has a push queue.
+func (s *Server) newPush(ctx context.Context) error {
+	st, ok := s.store.(push.Store)
+	if !ok {
+		return nil
+	}
+	n, err := newNotifier(ctx, s.c) // push.go
+	if err != nil {
+		return err
+	}
+	p := s.c.Push
+	s.push, err = push.New(push.Config{
+		Store: st, Notifier: n, Owner: s.c.Owner, Coalesce: p.Coalesce, LeaseTTL: p.LeaseTTL, Backoff: p.Backoff,
+		Registerer: s.reg, Log: s.c.Log.With("component", "push"), Now: s.c.Now,
+	})
+	return err
+}
+
+// wakeForwarder wakes the outbox forwarder and the push dispatcher after
+// every successful request that may have written (any but GET and HEAD),
+// so a change reaches the stream at once, and its notifications one
+// coalescing window later, while both poll rarely when idle. With neither
+// it returns h.
 func (s *Server) wakeForwarder(h http.Handler) http.Handler {
-	if s.forwarder == nil {
+	if s.forwarder == nil && s.push == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -284,7 +313,7 @@ func (s *Server) wakeForwarder(h http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		if sw.status < 300 {
-			s.forwarder.Notify()
+			s.Notify()
 		}
 	})
 }
@@ -303,11 +332,14 @@ func (w *statusWriter) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the connection (deadlines).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// Notify wakes the outbox forwarder, for in-process writes that did not go
-// through the API (the worker's demo); without a stream it does nothing.
+// Notify wakes the outbox forwarder and the push dispatcher, for
+// in-process writes that did not go through the API (the worker's demo).
 func (s *Server) Notify() {
 	if s.forwarder != nil {
 		s.forwarder.Notify()
+	}
+	if s.push != nil {
+		s.push.Notify()
 	}
 }
 
@@ -402,6 +434,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.collector != nil {
 		g.Go(func() error { return s.collector.Run(gctx) })
 	}
+	if s.push != nil {
+		g.Go(func() error { return s.push.Run(gctx) })
+	}
 	if s.forwarder != nil {
 		g.Go(func() error { return s.forwarder.Run(gctx) })
 		g.Go(func() error { return s.bulk.Run(gctx) })
@@ -470,6 +505,9 @@ func (s *Server) MetricsAddr() string {
 	}
 	return s.listeners[1].Addr().String()
 }
+
+// Push is the push dispatcher; nil when the store has no push queue.
+func (s *Server) Push() *push.Dispatcher { return s.push }
 
 // Service is the sync service, for in-process calls (with AsDeveloper, or
 // syncapi.WithCaller).

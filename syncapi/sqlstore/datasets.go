@@ -160,7 +160,8 @@ func sqlLimit(limit int) int64 {
 	return int64(limit)
 }
 
-// DeleteDataset removes the dataset's records and subscriptions, marks it
+// DeleteDataset removes the dataset's records and subscriptions (queueing a
+// notification for each subscribed device first), marks it
 // deleted and remembers its sync count as DeletedAt; the counter itself is
 // kept, so a re-created dataset continues from it (spec C.2, C.8). It
 // returns the metadata as it was before the deletion, or ErrNotFound when
@@ -187,6 +188,10 @@ func (db *DB) DeleteDataset(ctx context.Context, k syncapi.DatasetKey) (syncapi.
 			return err
 		}
 		if err := writeOutboxDelete(t, r); err != nil { // outbox.go
+			return err
+		}
+		// Before the subscriptions go: their devices learn of the deletion.
+		if _, err := t.exec(db.d.pushInsertSQL(), pushArgs(k, r.syncCount, "")...); err != nil { // push.go
 			return err
 		}
 		_, err = t.exec(`DELETE FROM subscriptions WHERE pool_id = ? AND identity_id = ? AND dataset = ?`, k.PoolID, k.IdentityID, k.Name)

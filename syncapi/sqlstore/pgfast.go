@@ -124,7 +124,8 @@ WHERE dataset_id = (SELECT id FROM datasets WHERE pool_id = $1 AND identity_id =
 			b := &pgx.Batch{}
 			b.Queue(q, args...)
 			if len(rows) > 0 {
-				b.Queue(pgOutboxInsertSQL, outboxArgs(ds, rows, false)...) // outbox.go
+				b.Queue(pgOutboxInsertSQL, outboxArgs(ds, rows, false)...)       // outbox.go
+				b.Queue(pgPushInsertSQL, pushArgs(k, ds.syncCount, r.Device)...) // push.go
 			}
 			b.Queue("COMMIT")
 			br := pc.SendBatch(ctx, b)

@@ -237,6 +237,7 @@ func (db *DB) DeletePool(ctx context.Context, id string) error {
 			`DELETE FROM records WHERE dataset_id IN (SELECT id FROM datasets WHERE pool_id = ?)`,
 			`DELETE FROM datasets WHERE pool_id = ?`,
 			`DELETE FROM subscriptions WHERE pool_id = ?`,
+			`DELETE FROM push_queue WHERE pool_id = ?`,
 			`DELETE FROM devices WHERE pool_id = ?`,
 			`DELETE FROM credentials WHERE pool_id = ?`,
 			`DELETE FROM identity_logins WHERE pool_id = ?`,

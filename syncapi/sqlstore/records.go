@@ -190,7 +190,7 @@ func (db *DB) UpdateRecords(ctx context.Context, r syncapi.UpdateRequest) (synca
 // checkUpdateText refuses strings no store may keep (syncapi.ValidateText),
 // and keys PostgreSQL's indexes cannot hold (syncapi.ValidateKey).
 func checkUpdateText(r syncapi.UpdateRequest) error {
-	if err := checkText(r.Key.PoolID, r.Key.IdentityID, r.Key.Name, r.By); err != nil {
+	if err := checkText(r.Key.PoolID, r.Key.IdentityID, r.Key.Name, r.By, r.Device); err != nil {
 		return err
 	}
 	for i, c := range r.Changes {
@@ -256,7 +256,10 @@ ON CONFLICT (pool_id, identity_id, name) DO NOTHING`, k.PoolID, k.IdentityID, k.
 		_, err := t.row(`SELECT COUNT(*) FROM datasets WHERE pool_id = ? AND identity_id = ? AND live`, []any{k.PoolID, k.IdentityID}, &n)
 		return n, err
 	}, func(ds datasetRow, rows []recordRow) error {
-		return db.d.writeRecords(t, ds, rows)
+		if err := db.d.writeRecords(t, ds, rows); err != nil {
+			return err
+		}
+		return writePush(t, k, ds, rows, r.Device) // push.go
 	}, func(ds *datasetRow) error {
 		return db.purgeTombstones(t, ds, r.Limits)
 	})
