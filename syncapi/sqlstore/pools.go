@@ -240,6 +240,7 @@ func (db *DB) DeletePool(ctx context.Context, id string) error {
 			`DELETE FROM devices WHERE pool_id = ?`,
 			`DELETE FROM credentials WHERE pool_id = ?`,
 			`DELETE FROM identities WHERE pool_id = ?`,
+			`DELETE FROM import_state WHERE pool_id = ?`,
 			`DELETE FROM pools WHERE id = ?`,
 		} {
 			if _, err := t.exec(q, id); err != nil {
