@@ -74,10 +74,12 @@ func (r Route) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Match reports whether c matches every pattern list of the route.
+// Match reports whether c matches every pattern list of the route. A
+// dataset deletion (Change.DatasetDeleted) removes every key of the
+// dataset, so the key patterns do not apply to it.
 func (r Route) Match(c Change) bool {
 	return r.MatchDataset(c.IdentityPoolID, c.IdentityID, c.DatasetName) &&
-		matchAny(r.Keys, c.Key) && r.matchOp(c.Op)
+		(c.DatasetDeleted || matchAny(r.Keys, c.Key)) && r.matchOp(c.Op)
 }
 
 // MatchDataset reports whether the route's pool, identity and dataset

@@ -259,7 +259,13 @@ func (r *Router) deliver(ctx context.Context, rt Route, batch []Change, msg *mes
 	for attempt := 0; ; attempt++ {
 		var left []string
 		for _, name := range pending {
-			err := r.c.Sinks[name].Write(ctx, batch)
+			sink, b := r.c.Sinks[name], batch
+			if !acceptsDeletions(sink) {
+				if b = withoutDeletions(batch); len(b) == 0 {
+					continue // only deletions, which this sink does not apply
+				}
+			}
+			err := sink.Write(ctx, b)
 			switch {
 			case err == nil:
 				r.metrics.messages(rt.Name, name, OutcomeOK).Inc()
@@ -269,7 +275,7 @@ func (r *Router) deliver(ctx context.Context, rt Route, batch []Change, msg *mes
 			case IsPermanent(err):
 				sf := fields.Add(watermill.LogFields{"sink": name})
 				r.log.Error("sink refused the batch permanently, moving it to the poison sink", err, sf)
-				if perr := r.poison(ctx, Poisoned{Route: rt.Name, Sink: name, Reason: err.Error(), Changes: batch}, msg, sf); perr != nil {
+				if perr := r.poison(ctx, Poisoned{Route: rt.Name, Sink: name, Reason: err.Error(), Changes: b}, msg, sf); perr != nil {
 					return perr
 				}
 				r.metrics.messages(rt.Name, name, OutcomePoison).Inc()

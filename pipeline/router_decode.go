@@ -12,8 +12,9 @@ import (
 // carries. An error makes the message poison (moved aside with the error as
 // its reason) unless it is Transient, which the router retries with backoff
 // up to RouterConfig.DecodeAttempts first (e.g. fetching an S3Url payload
-// failed). A nil, empty result is a stream record without data (a dataset
-// deletion): nothing to write, the message is acknowledged.
+// failed). A nil, empty result means nothing to write: the message is
+// acknowledged. A dataset deletion decodes to one Change with
+// DatasetDeleted set.
 type Decoder func(ctx context.Context, payload []byte) ([]Change, error)
 
 // transientError marks an error worth retrying.
@@ -61,6 +62,14 @@ func StreamRecordDecoder(get streamrecord.Getter) Decoder {
 			if r, err = (streamrecord.Decoder{Getter: get}).Decode(ctx, payload); err != nil {
 				return nil, Transient(err)
 			}
+		}
+		if len(r.Records) == 0 && r.Operation == streamrecord.OpRemove {
+			// A DeleteDataset: one change for the sinks that apply
+			// deletions (DatasetDeletionSink); the others never see it.
+			return []Change{{
+				IdentityPoolID: r.IdentityPoolID, IdentityID: r.IdentityID, DatasetName: r.DatasetName,
+				Op: OpRemove, DatasetDeleted: true, DatasetSyncCount: r.SyncCount, LastModified: r.LastModifiedDate,
+			}}, nil
 		}
 		out := make([]Change, 0, len(r.Records))
 		for i, s := range r.Records {

@@ -479,3 +479,47 @@ func TestPoisonFile(t *testing.T) {
 		t.Fatal("Put after Close succeeded")
 	}
 }
+
+// deletionSink is a memSink that applies dataset deletions.
+type deletionSink struct{ memSink }
+
+func (*deletionSink) AppliesDatasetDeletions() bool { return true }
+
+// TestRouter_DatasetDeletionOnlyToSinksThatApplyIt: a DeleteDataset stream
+// record (remove, no records) reaches a DatasetDeletionSink as one change,
+// with the dataset's count and time, whatever the route's key patterns; the
+// other sinks never see it.
+func TestRouter_DatasetDeletionOnlyToSinksThatApplyIt(t *testing.T) {
+	plain := &memSink{name: "plain"}
+	del := &deletionSink{memSink{name: "del"}}
+	sub := newChanSub()
+	c := oneRoute(sub, plain)
+	c.Sinks["del"] = del
+	c.Routes[0].Sinks = append(c.Routes[0].Sinks, "del")
+	c.Routes[0].Keys = []string{"score.*"}
+	startRouter(t, c)
+
+	deleted, err := streamrecord.Encode(streamrecord.Record{IdentityPoolID: testPool, IdentityID: "us-east-1:ident", DatasetName: "settings",
+		Operation: streamrecord.OpRemove, Records: []streamrecord.SyncRecord{}, SyncCount: 7, LastModifiedDate: time.UnixMilli(1_700_000_000_123)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][]byte{record(t, "settings", 6, "score.a", "theme"), deleted} {
+		if _, ok := send(t, sub, p); !ok {
+			t.Fatal("nacked")
+		}
+	}
+	if got := strings.Join(plain.keys(), ","); got != "score.a" {
+		t.Fatalf("plain sink got %q", got)
+	}
+	del.mu.Lock()
+	defer del.mu.Unlock()
+	if len(del.batches) != 2 || len(del.batches[1]) != 1 {
+		t.Fatalf("deletion sink got %+v", del.batches)
+	}
+	d := del.batches[1][0]
+	if !d.DatasetDeleted || d.Key != "" || d.Op != pipeline.OpRemove || d.DatasetSyncCount != 7 ||
+		d.DatasetName != "settings" || !d.LastModified.Equal(time.UnixMilli(1_700_000_000_123)) {
+		t.Fatalf("deletion change %+v", d)
+	}
+}

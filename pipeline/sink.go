@@ -36,6 +36,12 @@ type Change struct {
 	LastModified       time.Time // server time of the change
 	DeviceLastModified time.Time
 	DatasetSyncCount   int64 // the dataset's sync count after the change
+	// DatasetDeleted marks a DeleteDataset of the source (a stream record
+	// with operation remove and no records, spec D.2): Key is empty, Op is
+	// OpRemove, DatasetSyncCount is the count the dataset had when it was
+	// deleted and LastModified the time of the deletion. Only sinks that
+	// implement DatasetDeletionSink get such changes.
+	DatasetDeleted bool
 }
 
 // ChangeKey identifies a change for idempotency: (identityPoolId, identityId,
@@ -59,6 +65,42 @@ type Sink interface {
 	Name() string
 	Write(ctx context.Context, batch []Change) error
 	Close() error
+}
+
+// DatasetDeletionSink is a Sink that also applies dataset deletions
+// (Change.DatasetDeleted). The router hands deletions only to sinks that
+// implement it; every other sink sees the record changes alone, as before.
+type DatasetDeletionSink interface {
+	Sink
+	// AppliesDatasetDeletions reports whether the sink wants deletions.
+	AppliesDatasetDeletions() bool
+}
+
+// acceptsDeletions reports whether s wants Change.DatasetDeleted changes.
+func acceptsDeletions(s Sink) bool {
+	d, ok := s.(DatasetDeletionSink)
+	return ok && d.AppliesDatasetDeletions()
+}
+
+// withoutDeletions returns batch without its dataset deletions (batch
+// itself when it has none).
+func withoutDeletions(batch []Change) []Change {
+	n := 0
+	for _, c := range batch {
+		if !c.DatasetDeleted {
+			n++
+		}
+	}
+	if n == len(batch) {
+		return batch
+	}
+	out := make([]Change, 0, n)
+	for _, c := range batch {
+		if !c.DatasetDeleted {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // IsPermanent reports whether err, or an error it wraps, has a
