@@ -16,6 +16,10 @@ type Caller struct {
 	// created again with the same id has another, and the credentials stop
 	// working. 0 for developer credentials.
 	PoolGeneration int64
+	// Disabled is set, for identity credentials, when their identity was
+	// disabled by a merge (spec G.5): the Service refuses them with
+	// NotAuthorizedException. Stores fill it in on lookup.
+	Disabled bool `json:"-"`
 }
 
 // Principal is what LastModifiedBy records for this caller: the account id for

@@ -32,6 +32,7 @@ var codes = []struct {
 	{syncapi.ErrIdentityPoolConfig, "InvalidIdentityPoolConfigurationException", 400},
 	{syncapi.ErrUnknownOperation, "UnknownOperationException", 400},
 	{syncapi.ErrInternal, "InternalErrorException", 500},
+	{syncapi.ErrDeveloperUserRegistered, "DeveloperUserAlreadyRegisteredException", 400},
 	// Not in the Cognito Sync model: the common AWS code for a transient
 	// outage. Every SDK retries a 503 (aws-sdk-go v1 DefaultRetryer: any
 	// 5xx but 501, and 503 as a throttle; v2: 500, 502, 503, 504).

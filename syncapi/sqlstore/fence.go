@@ -18,7 +18,8 @@ import (
 
 // lockPool checks, inside a write transaction, that the pool exists (and,
 // when gen is not 0, has that generation) and, when identity is not "",
-// that the identity exists in it; on PostgreSQL it holds FOR KEY SHARE locks
+// that the identity exists in it and was not disabled by a merge (whose
+// transaction locks the identity row FOR UPDATE); on PostgreSQL it holds FOR KEY SHARE locks
 // on the rows until the transaction ends, which DeletePool and the identity
 // collector wait for (SQLite's single writer excludes them anyway).
 // ErrNotFound for a missing pool or identity, ErrRevoked for another
@@ -33,7 +34,7 @@ func (db *DB) lockPool(t *tx, poolID string, gen int64, identityID string) error
 	} else {
 		// One statement on the writer: nothing to lock, the single writer
 		// excludes DeletePool and the collector.
-		found, err = t.row(`SELECT generation, ? = '' OR EXISTS (SELECT 1 FROM identities WHERE id = ? AND pool_id = ?) FROM pools WHERE id = ?`,
+		found, err = t.row(`SELECT generation, ? = '' OR EXISTS (SELECT 1 FROM identities WHERE id = ? AND pool_id = ? AND NOT disabled) FROM pools WHERE id = ?`,
 			[]any{identityID, identityID, poolID, poolID}, &g, &hasIdentity)
 	}
 	if err != nil {
@@ -47,7 +48,7 @@ func (db *DB) lockPool(t *tx, poolID string, gen int64, identityID string) error
 	}
 	if db.d.pg() && identityID != "" {
 		var x string
-		hasIdentity, err = t.row(`SELECT id FROM identities WHERE id = ? AND pool_id = ?`+db.d.keyShare(), []any{identityID, poolID}, &x)
+		hasIdentity, err = t.row(`SELECT id FROM identities WHERE id = ? AND pool_id = ? AND NOT disabled`+db.d.keyShare(), []any{identityID, poolID}, &x)
 		if err != nil {
 			return err
 		}

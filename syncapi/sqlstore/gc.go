@@ -33,9 +33,9 @@ func (db *DB) DeleteExpiredCredentials(ctx context.Context, expiredBefore time.T
 // idleIdentity is the condition on identities i the collector deletes: not
 // disabled, created before ?, and never stored anything (no dataset row,
 // live or deleted, no push device), nor holding credentials unexpired at ?.
-// syncd links no logins to identities (it issues guest identities only);
-// when it does, an identity with a login must not match either.
+// An identity with a login never matches: its user comes back to it.
 const idleIdentity = `i.created_ns < ? AND NOT i.disabled
+	AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.id)
 	AND NOT EXISTS (SELECT 1 FROM datasets d WHERE d.pool_id = i.pool_id AND d.identity_id = i.id)
 	AND NOT EXISTS (SELECT 1 FROM devices v WHERE v.pool_id = i.pool_id AND v.identity_id = i.id)
 	AND NOT EXISTS (SELECT 1 FROM credentials c WHERE c.identity_id = i.id AND (c.expires_ns IS NULL OR c.expires_ns >= ?))`

@@ -99,8 +99,10 @@ func (db *DB) LookupCredential(ctx context.Context, accessKeyID string) (syncapi
 	var expires sql.NullInt64
 	var caller string
 	var gen int64
-	found, err := db.reader(ctx).row(`SELECT secret, session_token, expires_ns, caller, pool_generation FROM credentials WHERE access_key_id = ?`,
-		[]any{accessKeyID}, &c.Secret, &c.SessionToken, &expires, &caller, &gen)
+	var disabled bool
+	found, err := db.reader(ctx).row(`SELECT c.secret, c.session_token, c.expires_ns, c.caller, c.pool_generation, COALESCE(i.disabled, `+falseLit+`)
+FROM credentials c LEFT JOIN identities i ON c.identity_id <> '' AND i.id = c.identity_id WHERE c.access_key_id = ?`,
+		[]any{accessKeyID}, &c.Secret, &c.SessionToken, &expires, &caller, &gen, &disabled)
 	if err == nil && !found {
 		err = notFound("access key %s not found", accessKeyID)
 	}
@@ -111,6 +113,7 @@ func (db *DB) LookupCredential(ctx context.Context, accessKeyID string) (syncapi
 		return syncapi.Credential{}, wrapf("lookup credential %s: %w", accessKeyID, err)
 	}
 	c.Caller.PoolGeneration = gen
+	c.Caller.Disabled = disabled
 	c.Expires = fromNS(expires)
 	return c, nil
 }

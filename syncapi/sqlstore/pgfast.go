@@ -50,7 +50,7 @@ func (db *DB) pgUpdateRecords(ctx context.Context, r syncapi.UpdateRequest) (res
 		// identity collector (lockPool's order), then the dataset row.
 		b.Queue(`SELECT generation FROM pools WHERE id = $1 FOR KEY SHARE`, k.PoolID)
 		if r.RequireIdentity {
-			b.Queue(`SELECT id FROM identities WHERE id = $1 AND pool_id = $2 FOR KEY SHARE`, k.IdentityID, k.PoolID)
+			b.Queue(`SELECT id FROM identities WHERE id = $1 AND pool_id = $2 AND NOT disabled FOR KEY SHARE`, k.IdentityID, k.PoolID)
 		}
 		b.Queue(`SELECT `+datasetCols+` FROM datasets WHERE pool_id = $1 AND identity_id = $2 AND name = $3 FOR UPDATE`,
 			k.PoolID, k.IdentityID, k.Name)

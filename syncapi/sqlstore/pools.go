@@ -239,6 +239,8 @@ func (db *DB) DeletePool(ctx context.Context, id string) error {
 			`DELETE FROM subscriptions WHERE pool_id = ?`,
 			`DELETE FROM devices WHERE pool_id = ?`,
 			`DELETE FROM credentials WHERE pool_id = ?`,
+			`DELETE FROM identity_logins WHERE pool_id = ?`,
+			`DELETE FROM pool_roles WHERE pool_id = ?`,
 			`DELETE FROM identities WHERE pool_id = ?`,
 			`DELETE FROM import_state WHERE pool_id = ?`,
 			`DELETE FROM pools WHERE id = ?`,
