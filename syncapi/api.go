@@ -37,6 +37,20 @@ type IdentityAPI interface {
 	DeleteIdentityPool(ctx context.Context, in IdentityPoolIDInput) error
 	GetID(ctx context.Context, in GetIDInput) (GetIDOutput, error)
 	GetCredentialsForIdentity(ctx context.Context, in GetCredentialsForIdentityInput) (GetCredentialsForIdentityOutput, error)
+
+	// Logged-in identities (spec G.6). GetOpenIDToken and UnlinkIdentity
+	// are unsigned; the others take developer credentials.
+	GetOpenIDToken(ctx context.Context, in GetOpenIDTokenInput) (OpenIDTokenOutput, error)
+	GetOpenIDTokenForDeveloperIdentity(ctx context.Context, in GetOpenIDTokenForDeveloperIdentityInput) (OpenIDTokenOutput, error)
+	LookupDeveloperIdentity(ctx context.Context, in LookupDeveloperIdentityInput) (LookupDeveloperIdentityOutput, error)
+	MergeDeveloperIdentities(ctx context.Context, in MergeDeveloperIdentitiesInput) (IdentityIDOutput, error)
+	UnlinkDeveloperIdentity(ctx context.Context, in UnlinkDeveloperIdentityInput) error
+	UnlinkIdentity(ctx context.Context, in UnlinkIdentityInput) error
+	DescribeIdentity(ctx context.Context, in DescribeIdentityInput) (IdentityDescription, error)
+	ListIdentities(ctx context.Context, in ListIdentitiesInput) (ListIdentitiesOutput, error)
+	DeleteIdentities(ctx context.Context, in DeleteIdentitiesInput) (DeleteIdentitiesOutput, error)
+	GetIdentityPoolRoles(ctx context.Context, in IdentityPoolIDInput) (IdentityPoolRoles, error)
+	SetIdentityPoolRoles(ctx context.Context, in IdentityPoolRoles) error
 }
 
 // CredentialLookup resolves an access key id to its secret and caller, for

@@ -11,10 +11,8 @@ import (
 	"strings"
 )
 
-// The Cognito Identity subset (spec G). Login tokens of third-party providers
-// are not verified by syncd, so GetId and GetCredentialsForIdentity refuse
-// Logins instead of trusting them: only unauthenticated identities are
-// issued. Developer-authenticated flows arrive with their own issue.
+// The Cognito Identity subset (spec G). Logins are verified by
+// ServiceConfig.Tokens and kept by ServiceConfig.Logins (logins.go).
 
 func (s *Service) developer(ctx context.Context, op string) error {
 	_, err := s.authorize(ctx, op, developerOnly, "", "")
@@ -157,9 +155,8 @@ func (s *Service) DeleteIdentityPool(ctx context.Context, in IdentityPoolIDInput
 // Identity quotas (spec B.2).
 var errRateExceeded = Errorf(ErrTooManyRequests, "Rate exceeded")
 
-var errLogins = Errorf(ErrNotAuthorized, "This syncd does not verify login provider tokens; use unauthenticated identities (omit Logins).")
-
-// GetID creates a new unauthenticated identity (unsigned call, spec G.3).
+// GetID creates a new unauthenticated identity, or with Logins returns the
+// identity of the logins, created when new (unsigned call, spec G.3).
 func (s *Service) GetID(ctx context.Context, in GetIDInput) (GetIDOutput, error) {
 	if err := ValidatePoolID(in.IdentityPoolID); err != nil {
 		return GetIDOutput{}, err
@@ -172,7 +169,7 @@ func (s *Service) GetID(ctx context.Context, in GetIDInput) (GetIDOutput, error)
 		return GetIDOutput{}, errRateExceeded
 	}
 	if len(in.Logins) > 0 {
-		return GetIDOutput{}, errLogins
+		return s.getIDWithLogins(ctx, p, in)
 	}
 	if !p.Identity.AllowUnauthenticatedIdentities {
 		return GetIDOutput{}, Errorf(ErrNotAuthorized, "Unauthenticated access is not supported for this identity pool.")
@@ -186,7 +183,8 @@ func (s *Service) GetID(ctx context.Context, in GetIDInput) (GetIDOutput, error)
 }
 
 // GetCredentialsForIdentity issues temporary credentials bound to the
-// identity (unsigned call, spec G.3).
+// identity, or to the identity a presented login merged it into (unsigned
+// call, spec G.3, G.5).
 func (s *Service) GetCredentialsForIdentity(ctx context.Context, in GetCredentialsForIdentityInput) (GetCredentialsForIdentityOutput, error) {
 	if err := ValidateIdentityID(in.IdentityID); err != nil {
 		return GetCredentialsForIdentityOutput{}, err
@@ -196,26 +194,11 @@ func (s *Service) GetCredentialsForIdentity(ctx context.Context, in GetCredentia
 			return GetCredentialsForIdentityOutput{}, err
 		}
 	}
-	id, err := s.c.Store.GetIdentity(ctx, in.IdentityID)
-	if errors.Is(err, ErrNotFound) {
-		return GetCredentialsForIdentityOutput{}, Errorf(ErrNotFound, "Identity '%s' not found.", in.IdentityID)
-	}
+	info, p, err := s.loginIdentity(ctx, in.IdentityID, in.Logins)
 	if err != nil {
 		return GetCredentialsForIdentityOutput{}, err
 	}
-	if len(in.Logins) > 0 {
-		return GetCredentialsForIdentityOutput{}, errLogins
-	}
-	if id.Disabled {
-		return GetCredentialsForIdentityOutput{}, Errorf(ErrNotAuthorized, "Identity '%s' is disabled.", id.ID)
-	}
-	p, err := s.pool(ctx, id.PoolID)
-	if err != nil {
-		return GetCredentialsForIdentityOutput{}, err
-	}
-	if !p.Identity.AllowUnauthenticatedIdentities {
-		return GetCredentialsForIdentityOutput{}, Errorf(ErrNotAuthorized, "Unauthenticated access is not supported for this identity pool.")
-	}
+	id := info.Identity
 	if s.c.GetCredentialsLimit != nil && !s.c.GetCredentialsLimit.Allow(p.ID()) {
 		return GetCredentialsForIdentityOutput{}, errRateExceeded
 	}

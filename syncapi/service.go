@@ -40,6 +40,13 @@ type ServiceConfig struct {
 	// (DefaultPageBytes), so that a client reading one page without
 	// maxResults (iOS, spec C.7) always gets a legal dataset whole.
 	MaxPageBytes int64
+	// Logins keeps identities' logins (logins.go). nil: the Store's, when
+	// it implements LoginStore.
+	Logins LoginStore
+	// Tokens issues syncd's OpenID tokens and verifies login tokens. nil:
+	// every Logins map is refused (NotAuthorizedException) and no token
+	// is issued.
+	Tokens LoginTokens
 }
 
 // DefaultPageBytes is the page budget for limits: the bytes of the largest
@@ -78,6 +85,9 @@ func (c *ServiceConfig) setDefaults() {
 	if c.MaxPageBytes == 0 {
 		c.MaxPageBytes = DefaultPageBytes(c.Limits)
 	}
+	if c.Logins == nil {
+		c.Logins, _ = c.Store.(LoginStore)
+	}
 }
 
 // Validate reports missing required fields.
@@ -110,6 +120,7 @@ type Service struct {
 	sessions map[string]int64 // pool -> minted sync sessions not yet flushed; FlushUsage empties it
 
 	events *ttlcache.Cache[string, poolEvents] // pools' Events for SyncTrigger lookups (trigger.go)
+	merged *ttlcache.Cache[string, struct{}]   // identities this process disabled or deleted (logins.go)
 }
 
 var (
@@ -123,7 +134,8 @@ func NewService(c ServiceConfig) (*Service, error) {
 		return nil, err
 	}
 	c.setDefaults()
-	return &Service{c: c, sessions: map[string]int64{}, events: newEventsCache(c.Now)}, nil
+	return &Service{c: c, sessions: map[string]int64{}, events: newEventsCache(c.Now),
+		merged: ttlcache.New[string, struct{}](ttlcache.Config{Size: 10_000, TTL: mergedTTL, Now: c.Now})}, nil
 }
 
 // Run flushes usage counters every interval until ctx ends, then once more.
@@ -196,6 +208,10 @@ func (s *Service) authorize(ctx context.Context, op string, a access, pool, iden
 		return c, Errorf(ErrNotAuthorized, "%s can only be called with Cognito Identity credentials", op)
 	case !c.Developer && (c.PoolID != pool || (identity != "" && c.IdentityID != identity)):
 		return c, Errorf(ErrNotAuthorized, "Access to Identity '%s' is forbidden.", identity)
+	case s.isMerged(c):
+		// Disabled by a merge (spec G.5): the client must switch to the
+		// surviving identity.
+		return c, Errorf(ErrNotAuthorized, "Identity '%s' is disabled.", c.IdentityID)
 	}
 	return c, nil
 }

@@ -249,3 +249,6 @@ func Open(t testing.TB, url string) syncapi.Store {
 	t.Cleanup(func() { st.Close() })
 	return st
 }
+
+// IdentityID returns a new random identity id in Region.
+func IdentityID() string { return Region + ":" + syncapi.NewUUID() }

@@ -107,13 +107,24 @@ func (f *fakeSync) UpdateRecords(ctx context.Context, in syncapi.UpdateRecordsIn
 // fakeIdentity is a function-field syncapi.IdentityAPI; nil fields succeed
 // with the zero output.
 type fakeIdentity struct {
-	CreateIdentityPoolFn        func(context.Context, syncapi.IdentityPool) (syncapi.IdentityPool, error)
-	DescribeIdentityPoolFn      func(context.Context, syncapi.IdentityPoolIDInput) (syncapi.IdentityPool, error)
-	ListIdentityPoolsFn         func(context.Context, syncapi.ListIdentityPoolsInput) (syncapi.ListIdentityPoolsOutput, error)
-	UpdateIdentityPoolFn        func(context.Context, syncapi.IdentityPool) (syncapi.IdentityPool, error)
-	DeleteIdentityPoolFn        func(context.Context, syncapi.IdentityPoolIDInput) error
-	GetIDFn                     func(context.Context, syncapi.GetIDInput) (syncapi.GetIDOutput, error)
-	GetCredentialsForIdentityFn func(context.Context, syncapi.GetCredentialsForIdentityInput) (syncapi.GetCredentialsForIdentityOutput, error)
+	CreateIdentityPoolFn                 func(context.Context, syncapi.IdentityPool) (syncapi.IdentityPool, error)
+	DescribeIdentityPoolFn               func(context.Context, syncapi.IdentityPoolIDInput) (syncapi.IdentityPool, error)
+	ListIdentityPoolsFn                  func(context.Context, syncapi.ListIdentityPoolsInput) (syncapi.ListIdentityPoolsOutput, error)
+	UpdateIdentityPoolFn                 func(context.Context, syncapi.IdentityPool) (syncapi.IdentityPool, error)
+	DeleteIdentityPoolFn                 func(context.Context, syncapi.IdentityPoolIDInput) error
+	GetIDFn                              func(context.Context, syncapi.GetIDInput) (syncapi.GetIDOutput, error)
+	GetCredentialsForIdentityFn          func(context.Context, syncapi.GetCredentialsForIdentityInput) (syncapi.GetCredentialsForIdentityOutput, error)
+	GetOpenIDTokenFn                     func(context.Context, syncapi.GetOpenIDTokenInput) (syncapi.OpenIDTokenOutput, error)
+	GetOpenIDTokenForDeveloperIdentityFn func(context.Context, syncapi.GetOpenIDTokenForDeveloperIdentityInput) (syncapi.OpenIDTokenOutput, error)
+	LookupDeveloperIdentityFn            func(context.Context, syncapi.LookupDeveloperIdentityInput) (syncapi.LookupDeveloperIdentityOutput, error)
+	MergeDeveloperIdentitiesFn           func(context.Context, syncapi.MergeDeveloperIdentitiesInput) (syncapi.IdentityIDOutput, error)
+	UnlinkDeveloperIdentityFn            func(context.Context, syncapi.UnlinkDeveloperIdentityInput) error
+	UnlinkIdentityFn                     func(context.Context, syncapi.UnlinkIdentityInput) error
+	DescribeIdentityFn                   func(context.Context, syncapi.DescribeIdentityInput) (syncapi.IdentityDescription, error)
+	ListIdentitiesFn                     func(context.Context, syncapi.ListIdentitiesInput) (syncapi.ListIdentitiesOutput, error)
+	DeleteIdentitiesFn                   func(context.Context, syncapi.DeleteIdentitiesInput) (syncapi.DeleteIdentitiesOutput, error)
+	GetIdentityPoolRolesFn               func(context.Context, syncapi.IdentityPoolIDInput) (syncapi.IdentityPoolRoles, error)
+	SetIdentityPoolRolesFn               func(context.Context, syncapi.IdentityPoolRoles) error
 }
 
 var _ syncapi.IdentityAPI = (*fakeIdentity)(nil)
@@ -138,6 +149,39 @@ func (f *fakeIdentity) GetID(ctx context.Context, in syncapi.GetIDInput) (syncap
 }
 func (f *fakeIdentity) GetCredentialsForIdentity(ctx context.Context, in syncapi.GetCredentialsForIdentityInput) (syncapi.GetCredentialsForIdentityOutput, error) {
 	return call(f.GetCredentialsForIdentityFn, ctx, in)
+}
+func (f *fakeIdentity) GetOpenIDToken(ctx context.Context, in syncapi.GetOpenIDTokenInput) (syncapi.OpenIDTokenOutput, error) {
+	return call(f.GetOpenIDTokenFn, ctx, in)
+}
+func (f *fakeIdentity) GetOpenIDTokenForDeveloperIdentity(ctx context.Context, in syncapi.GetOpenIDTokenForDeveloperIdentityInput) (syncapi.OpenIDTokenOutput, error) {
+	return call(f.GetOpenIDTokenForDeveloperIdentityFn, ctx, in)
+}
+func (f *fakeIdentity) LookupDeveloperIdentity(ctx context.Context, in syncapi.LookupDeveloperIdentityInput) (syncapi.LookupDeveloperIdentityOutput, error) {
+	return call(f.LookupDeveloperIdentityFn, ctx, in)
+}
+func (f *fakeIdentity) MergeDeveloperIdentities(ctx context.Context, in syncapi.MergeDeveloperIdentitiesInput) (syncapi.IdentityIDOutput, error) {
+	return call(f.MergeDeveloperIdentitiesFn, ctx, in)
+}
+func (f *fakeIdentity) UnlinkDeveloperIdentity(ctx context.Context, in syncapi.UnlinkDeveloperIdentityInput) error {
+	return callErr(f.UnlinkDeveloperIdentityFn, ctx, in)
+}
+func (f *fakeIdentity) UnlinkIdentity(ctx context.Context, in syncapi.UnlinkIdentityInput) error {
+	return callErr(f.UnlinkIdentityFn, ctx, in)
+}
+func (f *fakeIdentity) DescribeIdentity(ctx context.Context, in syncapi.DescribeIdentityInput) (syncapi.IdentityDescription, error) {
+	return call(f.DescribeIdentityFn, ctx, in)
+}
+func (f *fakeIdentity) ListIdentities(ctx context.Context, in syncapi.ListIdentitiesInput) (syncapi.ListIdentitiesOutput, error) {
+	return call(f.ListIdentitiesFn, ctx, in)
+}
+func (f *fakeIdentity) DeleteIdentities(ctx context.Context, in syncapi.DeleteIdentitiesInput) (syncapi.DeleteIdentitiesOutput, error) {
+	return call(f.DeleteIdentitiesFn, ctx, in)
+}
+func (f *fakeIdentity) GetIdentityPoolRoles(ctx context.Context, in syncapi.IdentityPoolIDInput) (syncapi.IdentityPoolRoles, error) {
+	return call(f.GetIdentityPoolRolesFn, ctx, in)
+}
+func (f *fakeIdentity) SetIdentityPoolRoles(ctx context.Context, in syncapi.IdentityPoolRoles) error {
+	return callErr(f.SetIdentityPoolRolesFn, ctx, in)
 }
 
 // fakeAuth is a function-field Authenticator that records the signing

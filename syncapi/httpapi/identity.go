@@ -13,7 +13,8 @@ import (
 // identityOp is one Cognito Identity operation of the served subset (spec G.2).
 type identityOp struct {
 	// signed operations authenticate with the cognito-identity signing name
-	// and carry the caller; GetId and GetCredentialsForIdentity are
+	// and carry the caller; GetId, GetCredentialsForIdentity, GetOpenIdToken
+	// and UnlinkIdentity are
 	// `authtype: none` in the model, so SDKs send them unsigned and any
 	// signature present is ignored (spec G.1).
 	signed bool
@@ -79,6 +80,25 @@ var identityOps = map[string]identityOp{
 		}
 		return api.GetCredentialsForIdentity(ctx, in)
 	}},
+	// Logged-in identities (spec G.6, identity_logins.go).
+	"GetOpenIdToken": loginOp(false, syncapi.IdentityAPI.GetOpenIDToken, nil),
+	"UnlinkIdentity": loginOp(false, noOutput(syncapi.IdentityAPI.UnlinkIdentity), nil),
+	"GetOpenIdTokenForDeveloperIdentity": loginOp(true, syncapi.IdentityAPI.GetOpenIDTokenForDeveloperIdentity,
+		func(in syncapi.GetOpenIDTokenForDeveloperIdentityInput) string { return in.IdentityPoolID }),
+	"LookupDeveloperIdentity": loginOp(true, syncapi.IdentityAPI.LookupDeveloperIdentity,
+		func(in syncapi.LookupDeveloperIdentityInput) string { return in.IdentityPoolID }),
+	"MergeDeveloperIdentities": loginOp(true, syncapi.IdentityAPI.MergeDeveloperIdentities,
+		func(in syncapi.MergeDeveloperIdentitiesInput) string { return in.IdentityPoolID }),
+	"UnlinkDeveloperIdentity": loginOp(true, noOutput(syncapi.IdentityAPI.UnlinkDeveloperIdentity),
+		func(in syncapi.UnlinkDeveloperIdentityInput) string { return in.IdentityPoolID }),
+	"DescribeIdentity": loginOp(true, syncapi.IdentityAPI.DescribeIdentity, nil),
+	"ListIdentities": loginOp(true, syncapi.IdentityAPI.ListIdentities,
+		func(in syncapi.ListIdentitiesInput) string { return in.IdentityPoolID }),
+	"DeleteIdentities": loginOp(true, syncapi.IdentityAPI.DeleteIdentities, nil),
+	"GetIdentityPoolRoles": loginOp(true, syncapi.IdentityAPI.GetIdentityPoolRoles,
+		func(in syncapi.IdentityPoolIDInput) string { return in.IdentityPoolID }),
+	"SetIdentityPoolRoles": loginOp(true, noOutput(syncapi.IdentityAPI.SetIdentityPoolRoles),
+		func(in syncapi.IdentityPoolRoles) string { return in.IdentityPoolID }),
 }
 
 // serveIdentity serves POST / (awsJson1.1, spec G.1). The Content-Type is not

@@ -282,7 +282,7 @@ func TestIdentityAuthError_SDK(t *testing.T) {
 
 func TestIdentity_UnknownTarget(t *testing.T) {
 	s := newServer(t)
-	for _, target := range []string{"AWSCognitoIdentityService.MergeDeveloperIdentities", "Other.GetId", ""} {
+	for _, target := range []string{"AWSCognitoIdentityService.GetPrincipalTagAttributeMap", "Other.GetId", ""} {
 		r := doRaw(t, "POST", s.URL+"/", `{}`, map[string]string{"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"})
 		requireRawError(t, r, 400, "UnknownOperationException", "application/x-amz-json-1.1")
 	}
