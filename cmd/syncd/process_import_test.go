@@ -399,3 +399,61 @@ func linkDeveloperUser(t *testing.T, data, pool, provider, user string) string {
 	}
 	return res.IdentityID
 }
+
+// importState reads the import's progress note from the target's SQLite
+// database while the target serves ("" when none yet).
+func importState(t *testing.T, data, pool string) string {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), sqlstore.Config{URL: filepath.Join(data, "syncd.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st, err := db.ImportState(context.Background(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+var identitiesDone = regexp.MustCompile(`"identities":(\d+)`)
+
+// TestImport_ResumeAfterSIGKILL: an import killed with SIGKILL after it
+// saved its position resumes from there (it lists only the identity pages
+// it had not finished) and ends with the target equal to the source.
+func TestImport_ResumeAfterSIGKILL(t *testing.T) {
+	m := newMove(t)
+	w := &writer{c: devSync(t, m.src.Endpoint), pool: m.pool, rnd: rand.New(rand.NewPCG(5, 6))}
+	ids := m.seed(t, w, 150, 1) // three pages of ListIdentities
+
+	// Slow enough to be killed between pages.
+	p := m.runImport(t, false, "--rate", "60")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if s := identitiesDone.FindStringSubmatch(importState(t, m.dstData, m.pool)); s != nil && s[1] != "0" {
+			break
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("the import saved no progress before it ended:\n%s", tail(p.Log.String(), 4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.Kill()
+	saved := importState(t, m.dstData, m.pool)
+	if strings.Contains(saved, `"done":true`) {
+		t.Fatalf("the import finished before it was killed: %s", saved)
+	}
+
+	listIdentities := func() float64 {
+		return synctest.Metric(m.src.Endpoint+"/metrics", "cognitosync_requests_total", `operation="ListIdentities"`)
+	}
+	before := listIdentities()
+	out := m.runImport(t, true).Log.String()
+	if !strings.Contains(out, "resuming the import") || !strings.Contains(out, "(resumed)") || !strings.Contains(out, "copied: 150 identities") {
+		t.Fatalf("second run did not resume (saved %s):\n%s", saved, tail(out, 4000))
+	}
+	if n := listIdentities() - before; n < 1 || n > 2 {
+		t.Fatalf("the resumed import listed %v pages of identities, want the 1 or 2 it had not finished (saved %s)", n, saved)
+	}
+	m.awaitEqual(t, ids, true, 5*time.Second)
+}
