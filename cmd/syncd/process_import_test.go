@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentity"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
+	credv1 "github.com/aws/aws-sdk-go/aws/credentials"
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 
 	"github.com/cognitosync/cognitosync/internal/synctest"
@@ -456,4 +457,93 @@ func TestImport_ResumeAfterSIGKILL(t *testing.T) {
 		t.Fatalf("the resumed import listed %v pages of identities, want the 1 or 2 it had not finished (saved %s)", n, saved)
 	}
 	m.awaitEqual(t, ids, true, 5*time.Second)
+}
+
+// deviceSync is aws-sdk-go v1's Cognito Sync client with an identity's own
+// credentials, as a device's SDK holds them.
+func deviceSync(t testing.TB, endpoint string, c aws.Credentials) *cognitosync.CognitoSync {
+	return syncClient(t, endpoint, credv1.NewStaticCredentials(c.AccessKeyID, c.SecretAccessKey, c.SessionToken))
+}
+
+// TestImport_DeviceSwitchesEndpoint: a device that synced with the source
+// and holds a pending local change is pointed at the target after the move
+// (aws-sdk-go v1, as the SDK's sync manager calls it): the target gives it
+// guest credentials for the same identity id, its incremental ListRecords
+// returns only what another device changed after its last sync, and its
+// pending write succeeds without a conflict.
+func TestImport_DeviceSwitchesEndpoint(t *testing.T) {
+	m := newMove(t)
+	m.startWorker(t)
+	ctx := context.Background()
+	id := synctest.NewIdentityAt(t, m.src.Endpoint, m.pool)
+	dev := deviceSync(t, m.src.Endpoint, id.Creds)
+	const ds = "settings"
+
+	// The device syncs with the source: two records at SyncCount 1.
+	tok := token(t, dev, m.pool, id.ID, ds)
+	if _, err := dev.UpdateRecords(updateInput(m.pool, id.ID, ds, tok, replace("theme", "dark", 0), replace("level", "1", 0))); err != nil {
+		t.Fatal(err)
+	}
+	_, lr, err := listAll(dev, m.pool, id.ID, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastSync := *lr.DatasetSyncCount // the device's last sync count
+
+	m.runImport(t, true)
+
+	// Another device of the user changes "level" on the source after the
+	// import; the stream brings it to the target.
+	other := deviceSync(t, m.src.Endpoint, id.Creds)
+	tok = token(t, other, m.pool, id.ID, ds)
+	if _, err := other.UpdateRecords(updateInput(m.pool, id.ID, ds, tok, replace("level", "2", 1))); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first device, with "theme" changed locally (pending, based on
+	// the record's SyncCount 1), is now pointed at the target: new guest
+	// credentials for the same identity id come from there.
+	creds, err := synctest.IdentityClient(m.dst.Endpoint, aws.AnonymousCredentials{}).GetCredentialsForIdentity(ctx,
+		&cognitoidentity.GetCredentialsForIdentityInput{IdentityId: aws.String(id.ID)})
+	if err != nil || aws.ToString(creds.IdentityId) != id.ID {
+		t.Fatalf("GetCredentialsForIdentity on the target = %+v, %v", creds, err)
+	}
+	c := creds.Credentials
+	moved := deviceSync(t, m.dst.Endpoint, aws.Credentials{AccessKeyID: *c.AccessKeyId, SecretAccessKey: *c.SecretKey, SessionToken: *c.SessionToken})
+
+	var inc *cognitosync.ListRecordsOutput
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		inc, err = moved.ListRecords(&cognitosync.ListRecordsInput{IdentityPoolId: awsv1.String(m.pool), IdentityId: awsv1.String(id.ID),
+			DatasetName: awsv1.String(ds), LastSyncCount: awsv1.Int64(lastSync)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *inc.DatasetSyncCount > lastSync || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(inc.Records) != 1 || *inc.Records[0].Key != "level" || *inc.Records[0].Value != "2" || *inc.Records[0].SyncCount != 2 ||
+		*inc.DatasetSyncCount != 2 || *inc.DatasetDeletedAfterRequestedSyncCount {
+		t.Fatalf("incremental ListRecords from %d on the target = %v", lastSync, inc)
+	}
+	up, err := moved.UpdateRecords(updateInput(m.pool, id.ID, ds, *inc.SyncSessionToken, replace("theme", "light", 1)))
+	if err != nil {
+		t.Fatalf("the pending change after the switch: %v", err)
+	}
+	if len(up.Records) != 1 || *up.Records[0].SyncCount != 3 {
+		t.Fatalf("UpdateRecords on the target = %v", up)
+	}
+	recs, _, err := listAll(moved, m.pool, id.ID, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range recs {
+		got[*r.Key] = fmt.Sprintf("%s@%d", *r.Value, *r.SyncCount)
+	}
+	if got["theme"] != "light@3" || got["level"] != "2@2" || len(got) != 2 {
+		t.Fatalf("the dataset on the target after the switch: %v", got)
+	}
 }
