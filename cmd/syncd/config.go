@@ -19,8 +19,8 @@ type Config struct {
 	// keys, account id, TTLs, limits, SyncTrigger), shared with the
 	// worker's embedded mode.
 	cliconfig.Service
-	Listen          string
-	MetricsListen   string
+	Listen        string
+	MetricsListen string
 	// Storage is --data (SQLite) or --store (PostgreSQL), shared with
 	// `syncd import`.
 	cliconfig.Storage

@@ -71,11 +71,15 @@ func (im *Import) copyPool(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("describe identity pool %s at the source: %w", c.PoolID, err)
 	}
-	conf, err := call(ctx, im, func(ctx context.Context) (syncapi.PoolConfiguration, error) { return c.Sync.GetIdentityPoolConfiguration(ctx, in) })
+	conf, err := call(ctx, im, func(ctx context.Context) (syncapi.PoolConfiguration, error) {
+		return c.Sync.GetIdentityPoolConfiguration(ctx, in)
+	})
 	if err != nil {
 		return fmt.Errorf("get identity pool configuration of %s at the source: %w", c.PoolID, err)
 	}
-	ev, err := call(ctx, im, func(ctx context.Context) (syncapi.CognitoEventsOutput, error) { return c.Sync.GetCognitoEvents(ctx, in) })
+	ev, err := call(ctx, im, func(ctx context.Context) (syncapi.CognitoEventsOutput, error) {
+		return c.Sync.GetCognitoEvents(ctx, in)
+	})
 	if err != nil {
 		return fmt.Errorf("get cognito events of %s at the source: %w", c.PoolID, err)
 	}

@@ -136,11 +136,11 @@ func (c Config) Validate() error {
 // Progress is the state of a running import.
 type Progress struct {
 	Identities, Datasets, Records int64 // copied so far (this run and the runs it resumes)
-	Bytes                             int64 // UTF-8 bytes of live keys and values copied
-	TotalBytes                        int64 // the source pool's DataStorage; 0: unknown
-	Throttled                         int64 // calls the source throttled
-	Elapsed                           time.Duration
-	Resumed                           bool
+	Bytes                         int64 // UTF-8 bytes of live keys and values copied
+	TotalBytes                    int64 // the source pool's DataStorage; 0: unknown
+	Throttled                     int64 // calls the source throttled
+	Elapsed                       time.Duration
+	Resumed                       bool
 	// ResumedRecords (and ResumedBytes) were copied by the earlier runs
 	// this one resumes.
 	ResumedRecords, ResumedBytes int64
