@@ -34,8 +34,10 @@ type ImportRequest struct {
 	// overwritten with it: the stream does not carry LastModifiedBy, the
 	// API does.
 	Authoritative bool
-	// Now is the identity's creation time when the request creates it; zero:
-	// the current time.
+	// IdentityCreated is the identity's creation time when the request
+	// creates it; zero: Now.
+	IdentityCreated time.Time
+	// Now stands in for missing dates; zero: the current time.
 	Now time.Time
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentity"
@@ -135,18 +136,38 @@ func cognitoProvider(cp types.CognitoIdentityProvider) syncapi.CognitoIdentityPr
 
 // copyIdentity copies one identity: the identity with its id and creation
 // date, its developer user identifiers, and all its datasets.
-func (im *Import) copyIdentity(ctx context.Context, d types.IdentityDescription) error {
+func (im *Import) copyIdentity(ctx context.Context, writes *pageWrites, d types.IdentityDescription) error {
 	c := im.c
 	id := aws.ToString(d.IdentityId)
-	err := c.Target.CreateIdentity(ctx, syncapi.Identity{PoolID: c.PoolID, ID: id, Created: aws.ToTime(d.CreationDate)})
-	if errors.Is(err, syncapi.ErrConflict) {
-		var have syncapi.Identity
-		if have, err = c.Target.GetIdentity(ctx, id); err == nil && have.PoolID != c.PoolID {
-			err = fmt.Errorf("the target holds identity %s in identity pool %s", id, have.PoolID)
+	created := aws.ToTime(d.CreationDate)
+	// The identity's first dataset creates it in the target (one write
+	// less per identity); one without datasets is created here, as are
+	// those with logins to link.
+	var datasets []syncapi.Dataset
+	token := ""
+	for {
+		out, err := call(ctx, im, func(ctx context.Context) (syncapi.ListDatasetsOutput, error) {
+			return c.Sync.ListDatasets(ctx, syncapi.ListDatasetsInput{IdentityPoolID: c.PoolID, IdentityID: id, NextToken: token, MaxResults: aws.Int32(60)})
+		})
+		if err != nil {
+			return fmt.Errorf("list datasets of %s: %w", id, err)
+		}
+		datasets = append(datasets, out.Datasets...)
+		if token = out.NextToken; token == "" {
+			break
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("store identity %s: %w", id, err)
+	if len(datasets) == 0 || len(d.Logins) > 0 {
+		err := c.Target.CreateIdentity(ctx, syncapi.Identity{PoolID: c.PoolID, ID: id, Created: created})
+		if errors.Is(err, syncapi.ErrConflict) {
+			var have syncapi.Identity
+			if have, err = c.Target.GetIdentity(ctx, id); err == nil && have.PoolID != c.PoolID {
+				err = fmt.Errorf("the target holds identity %s in identity pool %s", id, have.PoolID)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("store identity %s: %w", id, err)
+		}
 	}
 	other := false
 	for _, provider := range d.Logins {
@@ -161,21 +182,9 @@ func (im *Import) copyIdentity(ctx context.Context, d types.IdentityDescription)
 	if other {
 		im.otherLogins.Add(1)
 	}
-	token := ""
-	for {
-		out, err := call(ctx, im, func(ctx context.Context) (syncapi.ListDatasetsOutput, error) {
-			return c.Sync.ListDatasets(ctx, syncapi.ListDatasetsInput{IdentityPoolID: c.PoolID, IdentityID: id, NextToken: token, MaxResults: aws.Int32(60)})
-		})
-		if err != nil {
-			return fmt.Errorf("list datasets of %s: %w", id, err)
-		}
-		for _, ds := range out.Datasets {
-			if err := im.copyDataset(ctx, id, ds); err != nil {
-				return err
-			}
-		}
-		if token = out.NextToken; token == "" {
-			break
+	for _, ds := range datasets {
+		if err := im.copyDataset(ctx, writes, id, created, ds); err != nil {
+			return err
 		}
 	}
 	im.identities.Add(1)
@@ -226,7 +235,7 @@ func (im *Import) copyDeveloperLogins(ctx context.Context, id string) error {
 
 // copyDataset copies every record the source lists for the dataset (from
 // SyncCount 0: live records and tombstones) with its counts and dates.
-func (im *Import) copyDataset(ctx context.Context, id string, ds syncapi.Dataset) error {
+func (im *Import) copyDataset(ctx context.Context, writes *pageWrites, id string, created time.Time, ds syncapi.Dataset) error {
 	c := im.c
 	k := syncapi.DatasetKey{PoolID: c.PoolID, IdentityID: id, Name: ds.DatasetName}
 	token, session := "", ""
@@ -242,21 +251,24 @@ func (im *Import) copyDataset(ctx context.Context, id string, ds syncapi.Dataset
 		if !out.DatasetExists {
 			return nil // deleted since ListDatasets; the stream brings the deletion
 		}
-		res, err := c.Target.ImportRecords(ctx, syncapi.ImportRequest{Key: k, Records: out.Records, DatasetSyncCount: out.DatasetSyncCount,
-			CreationDate: ds.CreationDate.Time, LastModifiedDate: ds.LastModifiedDate.Time, LastModifiedBy: ds.LastModifiedBy,
-			Authoritative: true, Now: c.Now()})
-		if err != nil {
-			return fmt.Errorf("import records of %s: %w", k, err)
-		}
-		_ = res
-		var n int64
-		for _, r := range out.Records {
-			if r.Value != nil {
-				n += int64(len(r.Key) + len(*r.Value))
+		writes.g.Go(func() error {
+			_, err := c.Target.ImportRecords(ctx, syncapi.ImportRequest{Key: k, Records: out.Records, DatasetSyncCount: out.DatasetSyncCount,
+				CreationDate: ds.CreationDate.Time, LastModifiedDate: ds.LastModifiedDate.Time, LastModifiedBy: ds.LastModifiedBy,
+				Authoritative: true, IdentityCreated: created, Now: c.Now()})
+			if err != nil {
+				writes.cancel() // the readers stop too
+				return fmt.Errorf("import records of %s: %w", k, err)
 			}
-		}
-		im.records.Add(int64(len(out.Records)))
-		im.bytes.Add(n)
+			var n int64
+			for _, r := range out.Records {
+				if r.Value != nil {
+					n += int64(len(r.Key) + len(*r.Value))
+				}
+			}
+			im.records.Add(int64(len(out.Records)))
+			im.bytes.Add(n)
+			return nil
+		})
 		session = out.SyncSessionToken
 		if token = out.NextToken; token == "" {
 			break

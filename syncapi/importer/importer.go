@@ -32,6 +32,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentity"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentity/types"
 	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
@@ -364,12 +365,7 @@ func (im *Import) copyIdentities(ctx context.Context, st *state) error {
 		if err != nil {
 			return fmt.Errorf("list identities of %s: %w", c.PoolID, err)
 		}
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(c.Parallel)
-		for _, d := range page.Identities {
-			g.Go(func() error { return im.copyIdentity(gctx, d) })
-		}
-		if err := g.Wait(); err != nil {
+		if err := im.copyPage(ctx, page.Identities); err != nil {
 			return err
 		}
 		st.NextToken = aws.ToString(page.NextToken)
@@ -384,6 +380,44 @@ func (im *Import) copyIdentities(ctx context.Context, st *state) error {
 			return err
 		}
 	}
+}
+
+// maxWrites bounds the pages of records per reader that were read and
+// are not yet written.
+const maxWrites = 4
+
+// copyPage copies a page of identities, Parallel at a time. Their records
+// are written by a second group of goroutines, so that reading goes on
+// while the target commits (an fsync each on SQLite, shared by the commits
+// that come together); the page ends when every write has committed.
+func (im *Import) copyPage(ctx context.Context, ids []types.IdentityDescription) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	writes := &pageWrites{cancel: cancel}
+	writes.g.SetLimit(im.c.Parallel * maxWrites)
+	var readers errgroup.Group
+	readers.SetLimit(im.c.Parallel)
+	for _, d := range ids {
+		readers.Go(func() error {
+			err := im.copyIdentity(ctx, writes, d)
+			if err != nil {
+				cancel() // the other readers and the writes stop too
+			}
+			return err
+		})
+	}
+	rerr := readers.Wait()
+	werr := writes.g.Wait()
+	if rerr != nil {
+		return rerr
+	}
+	return werr
+}
+
+// pageWrites are the pending writes of a page; cancel stops the page.
+type pageWrites struct {
+	g      errgroup.Group
+	cancel context.CancelFunc
 }
 
 // isInvalidToken reports an error of a NextToken the source refuses.

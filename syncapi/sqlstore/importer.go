@@ -30,7 +30,11 @@ func (db *DB) ImportRecords(ctx context.Context, r syncapi.ImportRequest) (synca
 	var res syncapi.ImportResult
 	err := db.write(ctx, func(t *tx) error {
 		res = syncapi.ImportResult{}
-		ds, old, err := db.lockImport(t, r.Key, r.Now, keys)
+		created := r.IdentityCreated
+		if created.IsZero() {
+			created = r.Now
+		}
+		ds, old, err := db.lockImport(t, r.Key, created, keys)
 		if err != nil {
 			return err
 		}
