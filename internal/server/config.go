@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
 	"github.com/cognitosync/cognitosync/syncapi"
+	"github.com/cognitosync/cognitosync/syncapi/idtoken"
 )
 
 // Config configures a Server. The commands fill it from their flags
@@ -99,6 +101,10 @@ type Config struct {
 	// call GetId and GetCredentialsForIdentity.
 	Clients ClientLimits
 
+	// Logins configures logged-in identities: syncd's own OpenID tokens
+	// and the login providers it verifies.
+	Logins Logins
+
 	// Stream is where changes of streaming pools and bulk publish jobs go;
 	// nil: nowhere (changes wait in the outbox; BulkPublish ends FAILED).
 	Stream *Stream
@@ -132,6 +138,28 @@ type Stream struct {
 	// MaxRecordBytes is the largest record sent inline; 0: Kinesis' limit;
 	// < 0: no limit.
 	MaxRecordBytes int
+}
+
+// Logins configures syncd's OpenID tokens and the issuers whose login
+// tokens it accepts (syncapi/idtoken).
+type Logins struct {
+	// PublicURL is syncd's URL as clients and relying parties reach it:
+	// the issuer (iss) of the tokens it signs and the base of
+	// /.well-known/openid-configuration; "": http://<listen address>.
+	PublicURL string
+	// OIDCProviders are the OpenID Connect issuers the operator trusts
+	// (--oidc-provider).
+	OIDCProviders []idtoken.Provider
+	// GoogleIssuer, AppleIssuer and CognitoIDPURL replace the real issuer
+	// URLs of Google, Apple and Cognito user pools (tests); "": the real
+	// ones.
+	GoogleIssuer, AppleIssuer, CognitoIDPURL string
+	// MinRefetch bounds how often an issuer's keys are fetched again for
+	// a token with an unknown key id; 0: idtoken.DefaultMinRefetch.
+	MinRefetch time.Duration
+	// HTTPClient fetches issuers' discovery documents and keys; nil: a
+	// client with a 10 s timeout.
+	HTTPClient *http.Client
 }
 
 // DeveloperKey is one pair of developer credentials.
@@ -207,6 +235,14 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("server: LambdaEndpoint must be an http:// or https:// URL, got %q", c.LambdaEndpoint))
 	}
 	errs = append(errs, c.Clients.validate()...)
+	for _, p := range c.Logins.OIDCProviders {
+		if err := p.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("server: %w", err))
+		}
+	}
+	if u := c.Logins.PublicURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		errs = append(errs, fmt.Errorf("server: PublicURL must be an http:// or https:// URL, got %q", u))
+	}
 	if c.Stream != nil && c.Stream.Publisher == nil {
 		errs = append(errs, errors.New("server: Stream.Publisher is required"))
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi/auth"
 	"github.com/cognitosync/cognitosync/syncapi/gc"
 	"github.com/cognitosync/cognitosync/syncapi/httpapi"
+	"github.com/cognitosync/cognitosync/syncapi/idtoken"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
 	"github.com/cognitosync/cognitosync/syncapi/trigger"
 )
@@ -58,8 +59,11 @@ type Server struct {
 	forwarder *outbox.Forwarder // nil without Stream
 	bulk      *outbox.BulkRunner
 	guard     *httplimit.Guard // connection and request limits of every listener
-	servers   []*http.Server
-	listeners []net.Listener
+	tokens    *idtoken.Tokens  // nil when the store keeps no logins
+	// rawListeners are opened and not yet served (release closes them).
+	rawListeners []net.Listener
+	servers      []*http.Server
+	listeners    []net.Listener
 
 	mu      sync.Mutex
 	running bool
@@ -115,6 +119,17 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The API listener opens first: its address is the default issuer of
+	// syncd's OpenID tokens.
+	apiLn, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
+	}
+	s.rawListeners = append(s.rawListeners, apiLn)
+	tokens, err := s.newTokens(ctx, apiLn.Addr().String())
+	if err != nil {
+		return nil, err
+	}
 	var bulk syncapi.BulkRunner
 	if c.Stream != nil {
 		if err := s.newStreaming(); err != nil {
@@ -122,10 +137,15 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		}
 		bulk = s.bulk
 	}
+	var loginTokens syncapi.LoginTokens
+	if tokens != nil {
+		loginTokens = tokens
+	}
 	if s.svc, err = syncapi.NewService(syncapi.ServiceConfig{
 		Store: s.store, Region: c.Region, Limits: c.Limits, SessionTTL: c.SessionTTL, CredentialTTL: c.CredentialTTL,
 		Owner: c.Owner, Now: c.Now, Log: c.Log, Trigger: invoker, Bulk: bulk,
 		GetIDLimit: guests.getIDPerPool, GetCredentialsLimit: guests.credentialsPerPool,
+		Tokens: loginTokens,
 	}); err != nil {
 		return nil, err
 	}
@@ -167,9 +187,11 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	mux.Handle("/metrics", ops)
 	mux.Handle("/healthz", ops)
 	mux.Handle("/", s.wakeForwarder(api))
-	if err := s.listen(c.Listen, mux); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
+	if s.tokens != nil {
+		mux.Handle("GET /.well-known/", s.tokens.Handler())
 	}
+	s.rawListeners = nil // the server owns it now
+	s.serve(apiLn, mux)
 	if c.MetricsListen != "" {
 		if err := s.listen(c.MetricsListen, ops); err != nil {
 			return nil, fmt.Errorf("listen for metrics on %s: %w", c.MetricsListen, err)
@@ -178,6 +200,34 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	ok = true
 	return s, nil
 }
+
+// newTokens builds syncd's token issuer and login verifier when the store
+// keeps logins; addr is the API listener's, for the default PublicURL.
+func (s *Server) newTokens(ctx context.Context, addr string) (*idtoken.Tokens, error) {
+	ls, ok := s.store.(syncapi.LoginStore)
+	if !ok {
+		return nil, nil
+	}
+	l := s.c.Logins
+	public := l.PublicURL
+	if public == "" {
+		public = "http://" + addr
+	}
+	t, err := idtoken.New(ctx, idtoken.Config{
+		Store: ls, PublicURL: public, Providers: l.OIDCProviders, GoogleIssuer: l.GoogleIssuer, AppleIssuer: l.AppleIssuer,
+		CognitoIDPURL: l.CognitoIDPURL, HTTPClient: l.HTTPClient, MinRefetch: l.MinRefetch, Now: s.c.Now,
+		Log: s.c.Log.With("component", "logins"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("logins: %w", err)
+	}
+	s.tokens = t
+	return t, nil
+}
+
+// Tokens is the token issuer and login verifier; nil when the store keeps
+// no logins.
+func (s *Server) Tokens() *idtoken.Tokens { return s.tokens }
 
 // openStore opens PostgreSQL at c.StoreURL or SQLite in c.DataDir.
 func openStore(ctx context.Context, c Config) (*sqlstore.DB, error) {
@@ -268,9 +318,14 @@ func (s *Server) listen(addr string, h http.Handler) error {
 	if err != nil {
 		return err
 	}
+	s.serve(ln, h)
+	return nil
+}
+
+// serve serves h on ln under the guard's limits.
+func (s *Server) serve(ln net.Listener, h http.Handler) {
 	s.servers = append(s.servers, s.guard.Server(h))
 	s.listeners = append(s.listeners, s.guard.Listener(ln))
-	return nil
 }
 
 // opsHandler serves /metrics and /healthz (200 while the store answers).
@@ -392,6 +447,9 @@ func (s *Server) release() error {
 	}
 	for _, ln := range s.listeners {
 		ln.Close() // Serve closed it already, or Run never ran
+	}
+	for _, ln := range s.rawListeners {
+		ln.Close()
 	}
 	if s.ownStore != nil {
 		return s.ownStore.Close()
