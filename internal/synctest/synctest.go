@@ -41,6 +41,8 @@ type Options struct {
 	// Trigger runs pools' SyncTrigger functions; nil: none configured (an
 	// identity write to a pool with a SyncTrigger fails closed).
 	Trigger syncapi.TriggerInvoker
+	// Logins configures OpenID tokens and login providers.
+	Logins server.Logins
 }
 
 // Server is a running syncd.
@@ -64,7 +66,7 @@ func Start(t testing.TB, o Options) *Server {
 	srv, err := server.New(context.Background(), server.Config{
 		Listen: "127.0.0.1:0", Store: o.Store, Region: Region, AccountID: "123456789012",
 		DeveloperKeys: []server.DeveloperKey{key}, Limits: o.Limits, CredentialTTL: o.CredentialTTL,
-		Trigger: o.Trigger, Registry: o.Registry, Now: o.Now,
+		Trigger: o.Trigger, Registry: o.Registry, Now: o.Now, Logins: o.Logins,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -205,13 +207,21 @@ func (s *Server) NewIdentity(t testing.TB, pool string) Identity {
 // under test).
 func NewIdentityAt(t testing.TB, endpoint, pool string) Identity {
 	t.Helper()
+	return LoginAt(t, endpoint, pool, nil)
+}
+
+// LoginAt gets the identity of logins and its credentials as SDK
+// credential providers do (GetId, then GetCredentialsForIdentity, both
+// with Logins), with aws-sdk-go-v2.
+func LoginAt(t testing.TB, endpoint, pool string, logins map[string]string) Identity {
+	t.Helper()
 	ctx := context.Background()
 	ci := IdentityClient(endpoint, aws.AnonymousCredentials{})
-	id, err := ci.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(pool)})
+	id, err := ci.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(pool), Logins: logins})
 	if err != nil {
 		t.Fatalf("GetId: %v", err)
 	}
-	out, err := ci.GetCredentialsForIdentity(ctx, &cognitoidentity.GetCredentialsForIdentityInput{IdentityId: id.IdentityId})
+	out, err := ci.GetCredentialsForIdentity(ctx, &cognitoidentity.GetCredentialsForIdentityInput{IdentityId: id.IdentityId, Logins: logins})
 	if err != nil {
 		t.Fatalf("GetCredentialsForIdentity: %v", err)
 	}
