@@ -47,6 +47,9 @@ type ServiceConfig struct {
 	// every Logins map is refused (NotAuthorizedException) and no token
 	// is issued.
 	Tokens LoginTokens
+	// LoginFallback resolves logins no identity holds yet at the Cognito
+	// Identity this syncd replaces (login_fallback.go); nil: none.
+	LoginFallback LoginFallback
 }
 
 // DefaultPageBytes is the page budget for limits: the bytes of the largest

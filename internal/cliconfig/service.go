@@ -40,6 +40,9 @@ type Service struct {
 	GCInterval, GuestIdentityTTL time.Duration
 	CredentialCacheSize          int
 	SQLiteMaxBytes               int64
+	// LoginFallback is the Cognito Identity this syncd replaces during a
+	// move off AWS ("aws" or a URL; "": none).
+	LoginFallback string
 }
 
 // ServiceNames is what differs between the programs that Define the
@@ -107,6 +110,10 @@ func (s *Service) Define(fs *flag.FlagSet, env *Env, n ServiceNames) {
 		fmt.Sprintf("%sidentity credentials kept in memory (about 600 bytes each, one minute each) to spare a store lookup per request [%sCREDENTIAL_CACHE_SIZE]", scope, p))
 	fs.Int64Var(&s.SQLiteMaxBytes, "sqlite-max-bytes", env.Int(p+"SQLITE_MAX_BYTES", 0),
 		fmt.Sprintf("%scap the SQLite database file at this many bytes: past it writes answer a retryable 503 and /healthz is unhealthy,\nbefore the disk itself fills up; 0: no cap (ignored with a PostgreSQL store) [%sSQLITE_MAX_BYTES]", scope, p))
+	fs.StringVar(&s.LoginFallback, "login-fallback", env.String(p+"LOGIN_FALLBACK", ""),
+		fmt.Sprintf("%sduring a move off AWS: resolve a valid login that no identity holds yet by calling GetId with the same Logins\n"+
+			"on the old Cognito Identity (\"aws\" for AWS in --region, or the URL of another syncd), once, and link it to the imported\n"+
+			"identity; OpenID Connect subjects are not disclosed by AWS, so `syncd import` cannot link them [%sLOGIN_FALLBACK]", scope, p))
 	l := &s.Clients
 	fs.IntVar(&l.MaxConnections, "max-connections", int(env.Int(p+"MAX_CONNECTIONS", httplimit.DefaultMaxConns)),
 		fmt.Sprintf("%smost open client connections; more wait to be accepted, and idle keep-alive ones are closed to make room\n(keep it below the open-file limit) [%sMAX_CONNECTIONS]", scope, p))
@@ -162,6 +169,9 @@ func (s Service) Validate() []error {
 	}
 	if s.CredentialCacheSize < 1 {
 		errs = append(errs, errors.New("--credential-cache-size must be positive"))
+	}
+	if f := s.LoginFallback; f != "" && f != "aws" && !strings.HasPrefix(f, "http://") && !strings.HasPrefix(f, "https://") {
+		errs = append(errs, fmt.Errorf("--login-fallback must be \"aws\" or an http:// or https:// URL, got %q", f))
 	}
 	if s.SQLiteMaxBytes < 0 || (s.SQLiteMaxBytes > 0 && s.SQLiteMaxBytes < 1<<20) {
 		errs = append(errs, errors.New("--sqlite-max-bytes must be 0 (no cap) or at least 1048576"))
@@ -225,6 +235,7 @@ func (s Service) ServerConfig() server.Config {
 		Clients:    s.Clients,
 		GCInterval: s.GCInterval, GuestIdentityTTL: s.GuestIdentityTTL,
 		CredentialCacheSize: s.CredentialCacheSize, SQLiteMaxBytes: s.SQLiteMaxBytes,
+		Logins: server.Logins{FallbackURL: s.LoginFallback},
 	}
 }
 

@@ -145,7 +145,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		Store: s.store, Region: c.Region, Limits: c.Limits, SessionTTL: c.SessionTTL, CredentialTTL: c.CredentialTTL,
 		Owner: c.Owner, Now: c.Now, Log: c.Log, Trigger: invoker, Bulk: bulk,
 		GetIDLimit: guests.getIDPerPool, GetCredentialsLimit: guests.credentialsPerPool,
-		Tokens: loginTokens,
+		Tokens: loginTokens, LoginFallback: loginFallback(c), // fallback.go
 	}); err != nil {
 		return nil, err
 	}
