@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -545,5 +546,41 @@ func TestImport_DeviceSwitchesEndpoint(t *testing.T) {
 	}
 	if got["theme"] != "light@3" || got["level"] != "2@2" || len(got) != 2 {
 		t.Fatalf("the dataset on the target after the switch: %v", got)
+	}
+}
+
+// TestImport_FlagsAndHelp: `syncd import --help` explains the subcommand,
+// syncd's own help points to it, and bad flags get errors that say what to
+// do, all at once, without touching a store.
+func TestImport_FlagsAndHelp(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(syncdBin, args...)
+		cmd.Env = synctest.ChildEnv([]string{"SYNCD_", "AWS_"}, "AWS_EC2_METADATA_DISABLED=true")
+		cmd.Dir = dir
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	if out, code := run("import", "--help"); code != 0 || !strings.Contains(out, "Usage: syncd import --from URL --pool ID") ||
+		!strings.Contains(out, "-verify") || !strings.Contains(out, "SYNCD_IMPORT_RATE") {
+		t.Fatalf("syncd import --help: exit %d\n%s", code, out)
+	}
+	if out, code := run("--help"); code != 0 || !strings.Contains(out, "syncd import --from URL --pool ID") {
+		t.Fatalf("syncd --help: exit %d\n%s", code, out)
+	}
+	out, code := run("import", "--rate", "-1", "--store", "mysql://x")
+	if code == 0 {
+		t.Fatalf("syncd import without --from and --pool succeeded:\n%s", out)
+	}
+	for _, want := range []string{"--from is required", "--pool is required", "--rate must not be negative", "--store must be a postgres:// URL"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	if out, _ := run("import", "--from", "ftp://old", "--pool", "us-east-1:x"); !strings.Contains(out, `--from must be an http:// or https:// URL, got "ftp://old"`) {
+		t.Errorf("bad --from:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a refused import wrote %v (the default --data is ./data)", entries)
 	}
 }
