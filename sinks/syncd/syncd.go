@@ -19,9 +19,10 @@
 //     first gets its identity id (what an identity's own write shows); the
 //     import, which reads the source's API, overwrites it at the same count.
 //
-// Errors: a pool the store does not hold yet (the import creates it first)
-// is a retryable error, so the route waits for the import and loses
-// nothing; input no store could keep (invalid UTF-8) is permanent.
+// Errors: a write for a pool the store does not hold yet waits, checking
+// every second, until `syncd import` has created it (the route waits and
+// loses nothing); input no store could keep (invalid UTF-8) is permanent;
+// anything else is retried by the router.
 package syncd
 
 import (
@@ -36,6 +37,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cognitosync/cognitosync/internal/retry"
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
@@ -194,8 +196,12 @@ func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 	for _, k := range order {
 		g := groups[k]
 		if len(g.records) > 0 {
-			res, err := s.db.ImportRecords(ctx, syncapi.ImportRequest{Key: k, Records: g.records,
-				DatasetSyncCount: g.count, LastModifiedDate: g.modified, LastModifiedBy: k.IdentityID})
+			var res syncapi.ImportResult
+			err := s.awaitPool(ctx, k, func() (err error) {
+				res, err = s.db.ImportRecords(ctx, syncapi.ImportRequest{Key: k, Records: g.records,
+					DatasetSyncCount: g.count, LastModifiedDate: g.modified, LastModifiedBy: k.IdentityID})
+				return err
+			})
 			if err != nil {
 				return s.fail(k, err)
 			}
@@ -205,12 +211,43 @@ func (s *Sink) Write(ctx context.Context, batch []pipeline.Change) (err error) {
 			}
 		}
 		for _, d := range g.deletions {
-			if _, err := s.db.ImportDatasetDeletion(ctx, k, d.DatasetSyncCount, d.LastModified); err != nil {
+			err := s.awaitPool(ctx, k, func() error {
+				_, err := s.db.ImportDatasetDeletion(ctx, k, d.DatasetSyncCount, d.LastModified)
+				return err
+			})
+			if err != nil {
 				return s.fail(k, err)
 			}
 		}
 	}
 	return nil
+}
+
+// PoolPoll is how often a write waits for `syncd import` to create a pool
+// the store does not hold yet.
+const PoolPoll = time.Second
+
+// awaitPool runs write until it does not fail for a missing pool: the
+// stream may well start before the import created the pool, and then the
+// route waits here, checking every PoolPoll, rather than in the router's
+// growing backoff, so that it follows within a second of the import's
+// start. It logs the wait once a minute; ctx ends it.
+func (s *Sink) awaitPool(ctx context.Context, k syncapi.DatasetKey, write func() error) error {
+	var logged time.Time
+	for {
+		err := write()
+		if !errors.Is(err, syncapi.ErrNotFound) {
+			return err
+		}
+		if time.Since(logged) >= time.Minute {
+			logged = time.Now()
+			s.c.Log.Warn("waiting for the identity pool to be imported into the target store: run `syncd import --pool "+k.PoolID+"` against it",
+				"identity_pool", k.PoolID)
+		}
+		if err := retry.Sleep(ctx, PoolPoll); err != nil {
+			return fmt.Errorf("%w (%w)", err, syncapi.ErrNotFound)
+		}
+	}
 }
 
 // fail classifies a store error: input no store can keep is permanent;

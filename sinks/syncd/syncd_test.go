@@ -159,18 +159,39 @@ func TestSink_DatasetDeletion(t *testing.T) {
 	}
 }
 
-// TestSink_UnknownPoolWaits: before the import created the pool the sink
-// fails retryably (the route waits), and input no store keeps is permanent.
+// TestSink_UnknownPoolWaits: before the import created the pool a write
+// waits (it ends, retryably, only with its context) and lands as soon as
+// the pool exists; input no store keeps is permanent.
 func TestSink_UnknownPoolWaits(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "target.db")
 	s := newSink(t, store)
 	c := sinktest.Put("us-east-1:a", "k", "v", 1)
-	c.IdentityPoolID = "us-east-1:00000000-0000-4000-8000-00000000ffff"
-	err := s.Write(t.Context(), []pipeline.Change{c})
-	if err == nil || pipeline.IsPermanent(err) {
-		t.Fatalf("unknown pool: err = %v, want a retryable error", err)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*syncd.PoolPoll)
+	defer cancel()
+	err := s.Write(ctx, []pipeline.Change{c})
+	if err == nil || pipeline.IsPermanent(err) || ctx.Err() == nil {
+		t.Fatalf("unknown pool: err = %v, want a retryable error once the context ended", err)
 	}
-	open(t, store)
+
+	done := make(chan error, 1)
+	go func() { done <- s.Write(t.Context(), []pipeline.Change{c}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the write did not wait for the pool: %v", err)
+	case <-time.After(syncd.PoolPoll / 2):
+	}
+	db := open(t, store) // the import creates the pool
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * syncd.PoolPoll):
+		t.Fatal("the write did not follow the pool's creation")
+	}
+	sinktest.Equal(t, state(t, store, db), ms(sinktest.Fold([]pipeline.Change{c})))
+
 	bad := sinktest.Put("us-east-1:a", "k\xff", "v", 1)
 	if err := s.Write(t.Context(), []pipeline.Change{bad}); !pipeline.IsPermanent(err) {
 		t.Fatalf("invalid key: err = %v, want permanent", err)
