@@ -183,9 +183,8 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintf(stdout, "import of %s interrupted after %d identities and %d records; run the same command again to resume\n",
+			return fmt.Errorf("import of %s interrupted after %d identities and %d records; run the same command again to resume",
 				c.Pool, s.Identities, s.Records)
-			return nil
 		}
 		return fmt.Errorf("import of %s stopped (run the same command again to resume): %w", c.Pool, err)
 	}

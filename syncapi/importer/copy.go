@@ -251,9 +251,20 @@ func (im *Import) copyDataset(ctx context.Context, writes *pageWrites, id string
 		if !out.DatasetExists {
 			return nil // deleted since ListDatasets; the stream brings the deletion
 		}
+		// The dataset's modification as of this listing: ListDatasets
+		// may predate it, the newest record listed may not.
+		modified, by := ds.LastModifiedDate.Time, ds.LastModifiedBy
+		for _, r := range out.Records {
+			if r.LastModifiedDate.After(modified) {
+				modified = r.LastModifiedDate.Time
+			}
+		}
+		if out.LastModifiedBy != "" {
+			by = out.LastModifiedBy
+		}
 		writes.g.Go(func() error {
 			_, err := c.Target.ImportRecords(ctx, syncapi.ImportRequest{Key: k, Records: out.Records, DatasetSyncCount: out.DatasetSyncCount,
-				CreationDate: ds.CreationDate.Time, LastModifiedDate: ds.LastModifiedDate.Time, LastModifiedBy: ds.LastModifiedBy,
+				CreationDate: ds.CreationDate.Time, LastModifiedDate: modified, LastModifiedBy: by,
 				Authoritative: true, IdentityCreated: created, Now: c.Now()})
 			if err != nil {
 				writes.cancel() // the readers stop too
