@@ -50,6 +50,11 @@ one listener. Data lives in SQLite under --data, or in PostgreSQL with --store.
 
 Usage: syncd [flags]
        syncd import --from URL --pool ID [flags]   copy a pool from AWS or another syncd (syncd import --help)
+       syncd rotate-signing-key [--data DIR | --store URL]
+
+rotate-signing-key adds a new key for the OpenID tokens syncd signs for
+logged-in users and exits: running syncd sign with it within a minute, and the
+previous key keeps verifying until the next rotation.
 
 Every flag can also be set by the environment variable shown in brackets; a
 flag on the command line wins, and a list flag (--pool, --developer-key)

@@ -34,6 +34,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "import" {
 		return runImport(ctx, args[1:], getenv, stdout, stderr) // import.go
 	}
+	if len(args) > 0 && args[0] == "rotate-signing-key" {
+		return rotateSigningKey(ctx, args[1:], getenv, stdout)
+	}
 	c, err := parseConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

@@ -269,3 +269,22 @@ if [ -x "$AWS_CLI" ]; then
 else
   log "no AWS CLI at $AWS_CLI (Debian: apt-get install awscli); its black-box test will skip (fail under CI=true)"
 fi
+
+# --- The official AWS SDK for JavaScript credential providers (v2
+# CognitoIdentityCredentials, v3 fromCognitoIdentityPool) and the Cognito
+# Sync Manager (amazon-cognito-js), pinned in deploy/local/js-clients, for
+# the logged-in users' black-box test (syncapi/e2e/js_test.go).
+JS_DIR="$LOCAL_DIR/js-clients"
+if (cd "$JS_DIR" && node -e '
+  const want = require("./package.json").dependencies;
+  for (const [name, v] of Object.entries(want))
+    if (require("./node_modules/" + name + "/package.json").version !== v) process.exit(1);' 2>/dev/null); then
+  printf 'export SYNC_TEST_JS_CLIENTS=%q\n' "$JS_DIR"
+elif command -v npm >/dev/null 2>&1; then
+  log "installing the AWS SDK for JavaScript clients from deploy/local/js-clients/package-lock.json"
+  if npm ci --prefix "$JS_DIR" --no-audit --no-fund --loglevel=error >&2; then
+    printf 'export SYNC_TEST_JS_CLIENTS=%q\n' "$JS_DIR"
+  else
+    log "npm ci of the JavaScript clients failed; their test will skip (fail under CI=true)"
+  fi
+fi

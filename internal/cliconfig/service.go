@@ -14,6 +14,7 @@ import (
 	"github.com/cognitosync/cognitosync/syncapi/auth"
 	"github.com/cognitosync/cognitosync/syncapi/gc"
 	"github.com/cognitosync/cognitosync/syncapi/httpapi"
+	"github.com/cognitosync/cognitosync/syncapi/idtoken"
 )
 
 // Service holds the flags of the sync service that syncd and the worker's
@@ -40,6 +41,12 @@ type Service struct {
 	GCInterval, GuestIdentityTTL time.Duration
 	CredentialCacheSize          int
 	SQLiteMaxBytes               int64
+	// Logged-in users: syncd's public URL (the issuer of its OpenID
+	// tokens), trusted OpenID Connect issuers, and replacement issuer URLs
+	// of Google, Apple and Cognito user pools (tests).
+	PublicURL                                string
+	OIDCProviders                            OIDCProviders
+	GoogleIssuer, AppleIssuer, CognitoIDPURL string
 	// LoginFallback is the Cognito Identity this syncd replaces during a
 	// move off AWS ("aws" or a URL; "": none).
 	LoginFallback string
@@ -110,6 +117,17 @@ func (s *Service) Define(fs *flag.FlagSet, env *Env, n ServiceNames) {
 		fmt.Sprintf("%sidentity credentials kept in memory (about 600 bytes each, one minute each) to spare a store lookup per request [%sCREDENTIAL_CACHE_SIZE]", scope, p))
 	fs.Int64Var(&s.SQLiteMaxBytes, "sqlite-max-bytes", env.Int(p+"SQLITE_MAX_BYTES", 0),
 		fmt.Sprintf("%scap the SQLite database file at this many bytes: past it writes answer a retryable 503 and /healthz is unhealthy,\nbefore the disk itself fills up; 0: no cap (ignored with a PostgreSQL store) [%sSQLITE_MAX_BYTES]", scope, p))
+	fs.StringVar(&s.PublicURL, "public-url", env.String(p+"PUBLIC_URL", ""), fmt.Sprintf(
+		"%sURL clients reach syncd at, e.g. https://sync.example.com: the issuer of the OpenID tokens it signs for\nlogged-in users, with /.well-known/openid-configuration and /.well-known/jwks.json under it\n(default: http://<listen address>) [%sPUBLIC_URL]", scope, p))
+	env.Value(p+"OIDC_PROVIDERS", &s.OIDCProviders)
+	ReplacingVar(fs, &s.OIDCProviders, func() { s.OIDCProviders = nil }, "oidc-provider", fmt.Sprintf(
+		"%strust an OpenID Connect issuer: issuer=URL,audience=CLIENT_ID[,audience=…], repeatable; a pool accepts its tokens\nunder the Logins key <issuer without https://> when its OpenIdConnectProviderARNs lists\narn:aws:iam::<account>:oidc-provider/<issuer without https://>; http:// only on loopback (tests)\n[%sOIDC_PROVIDERS, entries separated by ;]", scope, p))
+	fs.StringVar(&s.GoogleIssuer, "google-issuer", env.String(p+"GOOGLE_ISSUER", ""), fmt.Sprintf(
+		"%sissuer URL of accounts.google.com logins (default: https://accounts.google.com; set for tests) [%sGOOGLE_ISSUER]", scope, p))
+	fs.StringVar(&s.AppleIssuer, "apple-issuer", env.String(p+"APPLE_ISSUER", ""), fmt.Sprintf(
+		"%sissuer URL of appleid.apple.com logins (default: https://appleid.apple.com; set for tests) [%sAPPLE_ISSUER]", scope, p))
+	fs.StringVar(&s.CognitoIDPURL, "cognito-idp-url", env.String(p+"COGNITO_IDP_URL", ""), fmt.Sprintf(
+		"%sbase URL of Cognito user pool issuers, <base>/<userPoolId> (default: https://cognito-idp.<region>.amazonaws.com;\nset for tests) [%sCOGNITO_IDP_URL]", scope, p))
 	fs.StringVar(&s.LoginFallback, "login-fallback", env.String(p+"LOGIN_FALLBACK", ""),
 		fmt.Sprintf("%sduring a move off AWS: resolve a valid login that no identity holds yet by calling GetId with the same Logins\n"+
 			"on the old Cognito Identity (\"aws\" for AWS in --region, or the URL of another syncd), once, and link it to the imported\n"+
@@ -176,6 +194,16 @@ func (s Service) Validate() []error {
 	if s.SQLiteMaxBytes < 0 || (s.SQLiteMaxBytes > 0 && s.SQLiteMaxBytes < 1<<20) {
 		errs = append(errs, errors.New("--sqlite-max-bytes must be 0 (no cap) or at least 1048576"))
 	}
+	if u := s.PublicURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		errs = append(errs, fmt.Errorf("--public-url must be an http:// or https:// URL, got %q", u))
+	}
+	for _, f := range []struct{ flag, v string }{{"--google-issuer", s.GoogleIssuer}, {"--apple-issuer", s.AppleIssuer}, {"--cognito-idp-url", s.CognitoIDPURL}} {
+		if f.v != "" {
+			if err := (idtoken.Provider{Issuer: f.v, Audiences: []string{"-"}}).Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f.flag, err))
+			}
+		}
+	}
 	return append(errs, validateClientLimits(s.Clients)...)
 }
 
@@ -235,8 +263,31 @@ func (s Service) ServerConfig() server.Config {
 		Clients:    s.Clients,
 		GCInterval: s.GCInterval, GuestIdentityTTL: s.GuestIdentityTTL,
 		CredentialCacheSize: s.CredentialCacheSize, SQLiteMaxBytes: s.SQLiteMaxBytes,
-		Logins: server.Logins{FallbackURL: s.LoginFallback},
+		Logins: server.Logins{PublicURL: s.PublicURL, OIDCProviders: s.OIDCProviders,
+			GoogleIssuer: s.GoogleIssuer, AppleIssuer: s.AppleIssuer, CognitoIDPURL: s.CognitoIDPURL, FallbackURL: s.LoginFallback},
 	}
+}
+
+// OIDCProviders is the repeatable --oidc-provider flag; its environment
+// variable separates entries with ';' (an entry holds commas).
+type OIDCProviders []idtoken.Provider
+
+func (o *OIDCProviders) String() string { return fmt.Sprintf("%d providers", len(*o)) }
+
+// Set adds the ';'-separated providers of v, each
+// issuer=URL,audience=CLIENT_ID[,audience=…].
+func (o *OIDCProviders) Set(v string) error {
+	for _, e := range strings.Split(v, ";") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		p, err := idtoken.ParseProvider(e)
+		if err != nil {
+			return err
+		}
+		*o = append(*o, p)
+	}
+	return nil
 }
 
 // Keys is a repeatable flag of developer credentials ACCESS_KEY_ID:SECRET,

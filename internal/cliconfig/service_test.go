@@ -104,3 +104,42 @@ func TestService_ReportsBadValues(t *testing.T) {
 		}
 	}
 }
+
+// TestService_LoginFlags: --public-url and --oidc-provider (repeatable; its
+// variable separates entries with ';') reach server.Config.Logins, and bad
+// values are refused with the flag's name.
+func TestService_LoginFlags(t *testing.T) {
+	env := map[string]string{
+		"P_PUBLIC_URL":     "https://sync.example.com",
+		"P_OIDC_PROVIDERS": "issuer=https://a.example.com,audience=one,audience=two; issuer=http://127.0.0.1:9,audience=x",
+	}
+	s, err := parse(t, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.ServerConfig().Logins
+	if l.PublicURL != "https://sync.example.com" || len(l.OIDCProviders) != 2 ||
+		l.OIDCProviders[0].Issuer != "https://a.example.com" || !slices.Equal(l.OIDCProviders[0].Audiences, []string{"one", "two"}) ||
+		l.OIDCProviders[1].Issuer != "http://127.0.0.1:9" {
+		t.Errorf("from the environment: %+v", l)
+	}
+	s, err = parse(t, env, "--oidc-provider", "issuer=http://127.0.0.1:5556,audience=app", "--cognito-idp-url", "http://127.0.0.1:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := s.ServerConfig().Logins; len(l.OIDCProviders) != 1 || l.OIDCProviders[0].Issuer != "http://127.0.0.1:5556" || l.CognitoIDPURL != "http://127.0.0.1:7" {
+		t.Errorf("the flag replaces the variable: %+v", l)
+	}
+	if errs := s.Validate(); len(errs) != 0 {
+		t.Errorf("Validate: %v", errs)
+	}
+	for _, bad := range []string{"issuer=http://login.example.com,audience=a", "issuer=https://a.example.com", "audience=a", "issuer=https://a.example.com,color=red"} {
+		if _, err := parse(t, nil, "--oidc-provider", bad); err == nil {
+			t.Errorf("--oidc-provider %q accepted", bad)
+		}
+	}
+	s, _ = parse(t, nil, "--public-url", "sync.example.com", "--google-issuer", "ftp://x")
+	if errs := s.Validate(); len(errs) != 2 {
+		t.Errorf("Validate of a bad --public-url and --google-issuer: %v", errs)
+	}
+}

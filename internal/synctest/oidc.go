@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,7 @@ import (
 // (go-jose) with the keys it publishes, or with keys it does not.
 type Issuer struct {
 	URL string
+	mux *http.ServeMux
 
 	mu        sync.Mutex
 	keys      []jose.JSONWebKey // private; the published ones
@@ -35,11 +37,24 @@ type Issuer struct {
 // RS256 and one ES256 key.
 func StartIssuer(t testing.TB) *Issuer {
 	t.Helper()
-	i := &Issuer{}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return newIssuer(t, mux, srv.URL, "")
+}
+
+// StartIssuerAt adds an issuer at path under host's server (a Cognito user
+// pool's issuer is https://cognito-idp.<region>.amazonaws.com/<poolId>).
+func StartIssuerAt(t testing.TB, host *Issuer, path string) *Issuer {
+	t.Helper()
+	return newIssuer(t, host.mux, host.URL+path, path)
+}
+
+func newIssuer(t testing.TB, mux *http.ServeMux, url, path string) *Issuer {
+	i := &Issuer{URL: url, mux: mux}
 	i.AddKey(t, jose.RS256)
 	i.AddKey(t, jose.ES256)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+path+"/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		i.discovery.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{
@@ -47,7 +62,7 @@ func StartIssuer(t testing.TB) *Issuer {
 			"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
 		})
 	})
-	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+path+"/keys", func(w http.ResponseWriter, r *http.Request) {
 		i.fetches.Add(1)
 		i.mu.Lock()
 		set := jose.JSONWebKeySet{}
@@ -58,9 +73,6 @@ func StartIssuer(t testing.TB) *Issuer {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(set)
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	i.URL = srv.URL
 	return i
 }
 
@@ -97,7 +109,7 @@ func (i *Issuer) AddKey(t testing.TB, alg jose.SignatureAlgorithm) string {
 func (i *Issuer) KeyFetches() int64 { return i.fetches.Load() }
 
 // LoginKey is the Logins key of the issuer's tokens: its URL without scheme.
-func (i *Issuer) LoginKey() string { return i.URL[len("http://"):] }
+func (i *Issuer) LoginKey() string { return strings.TrimPrefix(i.URL, "http://") }
 
 // ARN is an IAM OIDC provider ARN naming the issuer, for a pool's
 // OpenIdConnectProviderARNs.
