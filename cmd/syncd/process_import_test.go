@@ -61,18 +61,32 @@ type move struct {
 	kinesis          string
 	src, dst         *proc
 	srcData, dstData string
+	// dstStore is the target's store flag and value: --data dstData, or
+	// --store postgres://….
+	dstFlag, dstStore string
 }
 
 // newMove starts the source (streaming pool to a new kinesalite stream)
 // and the target, each on its own SQLite directory.
 func newMove(t *testing.T) *move {
 	t.Helper()
+	return newMoveTo(t, "")
+}
+
+// newMoveTo is newMove with the target on PostgreSQL at pg when it is not
+// "".
+func newMoveTo(t *testing.T, pg string) *move {
+	t.Helper()
 	m := &move{pool: synctest.PoolID(), kinesis: kinesisEndpoint(t), srcData: t.TempDir(), dstData: t.TempDir()}
+	m.dstFlag, m.dstStore = "--data", m.dstData
+	if pg != "" {
+		m.dstFlag, m.dstStore = "--store", pg
+	}
 	m.stream, _ = newStream(t, m.kinesis)
 	unlimited := []string{"--get-id-rate", "0", "--get-id-rate-per-address", "0", "--get-credentials-rate", "0", "--get-credentials-rate-per-address", "0"}
 	m.src = startSyncd(t, append([]string{"--data", m.srcData, "--kinesis-endpoint", m.kinesis, "--pool", m.pool}, unlimited...)...)
 	enableStream(t, devSync(t, m.src.Endpoint), m.pool, m.stream)
-	m.dst = startSyncd(t, append([]string{"--data", m.dstData}, unlimited...)...)
+	m.dst = startSyncd(t, append([]string{m.dstFlag, m.dstStore}, unlimited...)...)
 	return m
 }
 
@@ -85,7 +99,7 @@ func (m *move) runImport(t *testing.T, wait bool, args ...string) *synctest.Proc
 	t.Helper()
 	p := synctest.Launch(t, synctest.ProcConfig{
 		Bin: syncdBin,
-		Args: append([]string{"import", "--from", m.src.Endpoint, "--pool", m.pool, "--data", m.dstData,
+		Args: append([]string{"import", "--from", m.src.Endpoint, "--pool", m.pool, m.dstFlag, m.dstStore,
 			"--rate", "0", "--log-level", "debug"}, args...),
 		Env: synctest.ChildEnv([]string{"SYNCD_", "AWS_"}, "AWS_ACCESS_KEY_ID="+devKeyID, "AWS_SECRET_ACCESS_KEY="+devSecret,
 			"AWS_EC2_METADATA_DISABLED=true"),
@@ -113,7 +127,7 @@ func (m *move) startWorker(t *testing.T) *synctest.Proc {
 		Env: synctest.ChildEnv([]string{"COGNITOSYNC_", "AWS_"}, "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_EC2_METADATA_DISABLED=true"),
 		Args: []string{"--mode", "remote", "--stream", m.stream, "--kinesis-endpoint", m.kinesis, "--region", synctest.Region,
 			"--start-at", "trim-horizon", "--data", t.TempDir(), "--metrics-listen", "127.0.0.1:0",
-			"--sinks", "syncd", "--syncd-store", m.dstData, "--retry-initial", "50ms", "--retry-max", "500ms", "--shutdown-timeout", "5s"},
+			"--sinks", "syncd", "--syncd-store", m.dstStore, "--retry-initial", "50ms", "--retry-max", "500ms", "--shutdown-timeout", "5s"},
 	})
 	metrics := p.AwaitReady(t, startTimeout)[1]
 	p.AwaitHTTP200(t, metrics+"/readyz", startTimeout)
@@ -583,4 +597,26 @@ func TestImport_FlagsAndHelp(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("a refused import wrote %v (the default --data is ./data)", entries)
 	}
+}
+
+// TestImport_MoveToPostgres: the same move into a target on PostgreSQL
+// (syncd --store, syncd import --store, the sink's --syncd-store
+// postgres://…), with changes made before and after the import.
+func TestImport_MoveToPostgres(t *testing.T) {
+	m := newMoveTo(t, synctest.PostgresURL(t))
+	w := &writer{c: devSync(t, m.src.Endpoint), pool: m.pool, rnd: rand.New(rand.NewPCG(7, 8))}
+	ids := m.seed(t, w, 8, 5)
+	m.startWorker(t)
+	m.runImport(t, true)
+	for _, id := range ids {
+		if err := w.change(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.awaitEqual(t, ids, false, 60*time.Second)
+	out := m.runImport(t, true, "--verify").Log.String()
+	if !strings.Contains(out, "no differences") {
+		t.Fatalf("verifying import:\n%s", tail(out, 4000))
+	}
+	m.awaitEqual(t, ids, true, 5*time.Second)
 }
