@@ -43,6 +43,28 @@ func call[T any](ctx context.Context, im *Import, fn func(context.Context) (T, e
 	}
 }
 
+// write runs a write to the target, retrying it with backoff while the
+// target reports a transient failure (ErrUnavailable: a SQLite database
+// busy beyond its timeout with syncd and the sink writing too, PostgreSQL
+// restarting, a full disk), for up to maxWriteRetry.
+func (im *Import) write(ctx context.Context, fn func() error) error {
+	b := im.c.Backoff.New()
+	deadline := im.c.Now().Add(maxWriteRetry)
+	for {
+		err := fn()
+		if err == nil || !errors.Is(err, syncapi.ErrUnavailable) || ctx.Err() != nil || im.c.Now().After(deadline) {
+			return err
+		}
+		im.c.Log.Warn("the target store failed for now; retrying", "err", err)
+		if err := retry.Sleep(ctx, b.NextBackOff()); err != nil {
+			return err
+		}
+	}
+}
+
+// maxWriteRetry bounds how long a write to the target is retried.
+const maxWriteRetry = 2 * time.Minute
+
 // isThrottle reports a call the source refused for its rate: Cognito
 // Sync's and Cognito Identity's TooManyRequestsException, or a generic
 // throttling code.
@@ -263,9 +285,12 @@ func (im *Import) copyDataset(ctx context.Context, writes *pageWrites, id string
 			by = out.LastModifiedBy
 		}
 		writes.g.Go(func() error {
-			_, err := c.Target.ImportRecords(ctx, syncapi.ImportRequest{Key: k, Records: out.Records, DatasetSyncCount: out.DatasetSyncCount,
-				CreationDate: ds.CreationDate.Time, LastModifiedDate: modified, LastModifiedBy: by,
-				Authoritative: true, IdentityCreated: created, Now: c.Now()})
+			err := im.write(ctx, func() error {
+				_, err := c.Target.ImportRecords(ctx, syncapi.ImportRequest{Key: k, Records: out.Records, DatasetSyncCount: out.DatasetSyncCount,
+					CreationDate: ds.CreationDate.Time, LastModifiedDate: modified, LastModifiedBy: by,
+					Authoritative: true, IdentityCreated: created, Now: c.Now()})
+				return err
+			})
 			if err != nil {
 				writes.cancel() // the readers stop too
 				return fmt.Errorf("import records of %s: %w", k, err)
