@@ -180,7 +180,9 @@ func (im *Import) copyIdentity(ctx context.Context, writes *pageWrites, d types.
 		}
 	}
 	if len(datasets) == 0 || len(d.Logins) > 0 {
-		err := c.Target.CreateIdentity(ctx, syncapi.Identity{PoolID: c.PoolID, ID: id, Created: created})
+		err := im.write(ctx, func() error {
+			return c.Target.CreateIdentity(ctx, syncapi.Identity{PoolID: c.PoolID, ID: id, Created: created})
+		})
 		if errors.Is(err, syncapi.ErrConflict) {
 			var have syncapi.Identity
 			if have, err = c.Target.GetIdentity(ctx, id); err == nil && have.PoolID != c.PoolID {

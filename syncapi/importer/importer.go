@@ -335,7 +335,7 @@ func (im *Import) saveState(ctx context.Context, st *state) error {
 	// Saved even when ctx ended (Ctrl-C after a page): the page is done.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := im.c.Target.SetImportState(sctx, im.c.PoolID, string(b)); err != nil {
+	if err := im.write(sctx, func() error { return im.c.Target.SetImportState(sctx, im.c.PoolID, string(b)) }); err != nil {
 		return fmt.Errorf("save import progress: %w", err)
 	}
 	return nil
