@@ -233,6 +233,11 @@ func printSummary(w io.Writer, c ImportConfig, s importer.Summary) {
 		fmt.Fprintf(w, "  throttled calls retried: %d\n", s.Throttled)
 	}
 	fmt.Fprintf(w, "  data storage: source %d bytes, target %d bytes\n", s.SourceStorage, s.TargetStorage)
+	if s.SourceStorage != s.TargetStorage {
+		fmt.Fprintln(w, "  The data storage differs: changes may still be in flight (wait until the worker's lag is zero), or the source")
+		fmt.Fprintln(w, "  holds datasets of identities its ListIdentities does not list; the stream brings those (a BulkPublish, the")
+		fmt.Fprintln(w, "  worker's --bulk-publish, sends every dataset through it once).")
+	}
 	scope := "a sample of"
 	if c.Verify {
 		scope = "all"
