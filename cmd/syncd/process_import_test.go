@@ -434,30 +434,60 @@ func importState(t *testing.T, data, pool string) string {
 
 var identitiesDone = regexp.MustCompile(`"identities":(\d+)`)
 
-// TestImport_ResumeAfterSIGKILL: an import killed with SIGKILL after it
-// saved its position resumes from there (it lists only the identity pages
-// it had not finished) and ends with the target equal to the source.
-func TestImport_ResumeAfterSIGKILL(t *testing.T) {
+// awaitSaved waits until the running import p has saved progress past
+// atLeast identities, and returns the count saved.
+func (m *move) awaitSaved(t *testing.T, p *synctest.Proc, atLeast int) int {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if s := identitiesDone.FindStringSubmatch(importState(t, m.dstData, m.pool)); s != nil {
+			var n int
+			fmt.Sscan(s[1], &n)
+			if n > atLeast {
+				return n
+			}
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("the import saved no progress past %d identities before it ended:\n%s", atLeast, tail(p.Log.String(), 4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestImport_ResumeAfterCtrlCAndSIGKILL: an import stopped by Ctrl-C
+// (SIGINT) and then one killed with SIGKILL each resume from the page they
+// saved (the last run lists only the identity pages not finished), and the
+// target ends equal to the source.
+func TestImport_ResumeAfterCtrlCAndSIGKILL(t *testing.T) {
 	m := newMove(t)
 	w := &writer{c: devSync(t, m.src.Endpoint), pool: m.pool, rnd: rand.New(rand.NewPCG(5, 6))}
 	ids := m.seed(t, w, 150, 1) // three pages of ListIdentities
 
-	// Slow enough to be killed between pages.
+	// Slow enough to be stopped between pages.
 	p := m.runImport(t, false, "--rate", "60")
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if s := identitiesDone.FindStringSubmatch(importState(t, m.dstData, m.pool)); s != nil && s[1] != "0" {
-			break
-		}
-		if p.Exited() || time.Now().After(deadline) {
-			t.Fatalf("the import saved no progress before it ended:\n%s", tail(p.Log.String(), 4000))
-		}
-		time.Sleep(20 * time.Millisecond)
+	m.awaitSaved(t, p, 0)
+	if err := p.Cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
 	}
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the import did not stop on SIGINT:\n%s", tail(p.Log.String(), 4000))
+	}
+	if code := p.Cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(p.Log.String(), "run the same command again to resume") {
+		t.Fatalf("the interrupted import exited %d:\n%s", code, tail(p.Log.String(), 4000))
+	}
+	first := importState(t, m.dstData, m.pool)
+
+	p = m.runImport(t, false, "--rate", "60")
+	saved := m.awaitSaved(t, p, 60)
 	p.Kill()
-	saved := importState(t, m.dstData, m.pool)
-	if strings.Contains(saved, `"done":true`) {
-		t.Fatalf("the import finished before it was killed: %s", saved)
+	if !strings.Contains(p.Log.String(), "resuming the import") {
+		t.Fatalf("the run after Ctrl-C did not resume (saved %s):\n%s", first, tail(p.Log.String(), 4000))
+	}
+	state := importState(t, m.dstData, m.pool)
+	if strings.Contains(state, `"done":true`) {
+		t.Fatalf("the import finished before it was killed: %s", state)
 	}
 
 	listIdentities := func() float64 {
@@ -466,10 +496,10 @@ func TestImport_ResumeAfterSIGKILL(t *testing.T) {
 	before := listIdentities()
 	out := m.runImport(t, true).Log.String()
 	if !strings.Contains(out, "resuming the import") || !strings.Contains(out, "(resumed)") || !strings.Contains(out, "copied: 150 identities") {
-		t.Fatalf("second run did not resume (saved %s):\n%s", saved, tail(out, 4000))
+		t.Fatalf("the run after SIGKILL did not resume (saved %s):\n%s", state, tail(out, 4000))
 	}
-	if n := listIdentities() - before; n < 1 || n > 2 {
-		t.Fatalf("the resumed import listed %v pages of identities, want the 1 or 2 it had not finished (saved %s)", n, saved)
+	if n, want := listIdentities()-before, float64((150-saved+59)/60); n != want {
+		t.Fatalf("the resumed import listed %v pages of identities, want the %v it had not finished (saved %d)", n, want, saved)
 	}
 	m.awaitEqual(t, ids, true, 5*time.Second)
 }
