@@ -62,7 +62,7 @@ func listAll(b *testing.B, s *source) int64 {
 // same datasets with the same parallelism): what writing through the
 // import operation costs on top of reading. Aim: at least 0.7.
 func BenchmarkImport(b *testing.B) {
-	s := newSource(b, 40, 3, 50)
+	s := newSource(b, 150, 3, 50)
 	var listDur, importDur time.Duration
 	var listed, imported int64
 	for b.Loop() {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -123,6 +124,7 @@ func (db *DB) applyImport(t *tx, r syncapi.ImportRequest, ds datasetRow, old map
 		// them): its counters start from zero.
 		ds.numRecords, ds.dataStorage, ds.numTombstones, ds.tombstoneBytes = 0, 0, 0, 0
 	}
+	var rows []importRow       // what to write
 	var newest *syncapi.Record // the applied or known record with the highest count
 	var earliest time.Time     // the earliest modification among the records
 	for i := range r.Records {
@@ -170,12 +172,11 @@ func (db *DB) applyImport(t *tx, r syncapi.ImportRequest, ds datasetRow, old map
 		if rec.DeviceLastModifiedDate.IsZero() {
 			device = modified
 		}
-		if _, err := t.exec(`INSERT INTO records (dataset_id, key, value, sync_count, size, modified_ms, modified_by, device_ms)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)`+upsertRecordTail,
-			ds.id, rec.Key, rec.Value, rec.SyncCount, size, modified, rec.LastModifiedBy, device); err != nil {
-			return err
-		}
+		rows = append(rows, importRow{rec.Key, rec.Value, rec.SyncCount, size, modified, rec.LastModifiedBy, device})
 		res.Applied++
+	}
+	if err := db.writeImportRows(t, ds.id, rows); err != nil {
+		return err
 	}
 	if r.DatasetSyncCount > ds.deletedAt {
 		live = true
@@ -226,6 +227,50 @@ num_records = ?, data_storage = ?, num_tombstones = ?, tombstone_bytes = ? WHERE
 	}
 	res.Dataset = ds.state(r.Key, true)
 	return nil
+}
+
+// importRow is a record as ImportRecords writes it; a repeated key's last
+// row wins.
+type importRow struct {
+	key             string
+	value           *string
+	syncCount, size int64
+	modifiedMS      int64
+	modifiedBy      string
+	deviceMS        int64
+}
+
+// writeImportRows upserts rows. SQLite gets one statement for all of them,
+// the rows as a JSON array read by json_each (one fixed statement text,
+// cached; a statement per row costs the import most of its time), in
+// order, so a repeated key's last row wins; PostgreSQL a statement per row.
+func (db *DB) writeImportRows(t *tx, datasetID int64, rows []importRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if db.d.pg() {
+		for _, r := range rows {
+			if _, err := t.exec(`INSERT INTO records (dataset_id, key, value, sync_count, size, modified_ms, modified_by, device_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`+upsertRecordTail,
+				datasetID, r.key, r.value, r.syncCount, r.size, r.modifiedMS, r.modifiedBy, r.deviceMS); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	arr := make([][7]any, len(rows))
+	for i, r := range rows {
+		arr[i] = [7]any{r.key, r.value, r.syncCount, r.size, r.modifiedMS, r.modifiedBy, r.deviceMS}
+	}
+	b, err := json.Marshal(arr)
+	if err != nil {
+		return err
+	}
+	// WHERE true: SQLite's upsert after INSERT … SELECT needs it to parse.
+	_, err = t.exec(`INSERT INTO records (dataset_id, key, value, sync_count, size, modified_ms, modified_by, device_ms)
+SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
+FROM json_each(?) WHERE true ORDER BY key`+upsertRecordTail, datasetID, string(b))
+	return err
 }
 
 // ImportDatasetDeletion applies a DeleteDataset of the source at syncCount
