@@ -161,6 +161,13 @@ func (s *Service) getIDWithLogins(ctx context.Context, p Pool, in GetIDInput) (G
 			return GetIDOutput{IdentityID: proven}, nil
 		}
 	}
+	if proven == "" && len(logins) > 0 && s.c.LoginFallback != nil {
+		if id, ok, err := s.fallbackLogins(ctx, ls, p, in.Logins, logins); err != nil { // login_fallback.go
+			return GetIDOutput{}, err
+		} else if ok {
+			return GetIDOutput{IdentityID: id}, nil
+		}
+	}
 	res, err := s.link(ctx, ls, LinkRequest{PoolID: p.ID(), IdentityID: proven, NewID: s.newIdentityID(p.ID()), Logins: logins, Conflict: MergeConflict})
 	if err != nil {
 		return GetIDOutput{}, err

@@ -53,6 +53,9 @@ type ServiceConfig struct {
 	// dispatcher creates a missing endpoint before the first notification.
 	// nil: nothing.
 	DeviceRegistered func(ctx context.Context, p Pool, identityID, deviceID, platform, token string) error
+	// LoginFallback resolves logins no identity holds yet at the Cognito
+	// Identity this syncd replaces (login_fallback.go); nil: none.
+	LoginFallback LoginFallback
 }
 
 // DefaultPageBytes is the page budget for limits: the bytes of the largest

@@ -19,10 +19,11 @@ type Config struct {
 	// keys, account id, TTLs, limits, SyncTrigger), shared with the
 	// worker's embedded mode.
 	cliconfig.Service
-	Listen          string
-	MetricsListen   string
-	DataDir         string
-	StoreURL        string
+	Listen        string
+	MetricsListen string
+	// Storage is --data (SQLite) or --store (PostgreSQL), shared with
+	// `syncd import`.
+	cliconfig.Storage
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -48,6 +49,7 @@ SDK credential providers make (GetId, GetCredentialsForIdentity) are served on
 one listener. Data lives in SQLite under --data, or in PostgreSQL with --store.
 
 Usage: syncd [flags]
+       syncd import --from URL --pool ID [flags]   copy a pool from AWS or another syncd (syncd import --help)
        syncd rotate-signing-key [--data DIR | --store URL]
 
 rotate-signing-key adds a new key for the OpenID tokens syncd signs for
@@ -77,10 +79,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (C
 		"address to serve the Cognito Sync and Cognito Identity APIs, /metrics and /healthz on [SYNCD_LISTEN]")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", env.String("SYNCD_METRICS_LISTEN", ""),
 		"also serve /metrics and /healthz on this address, e.g. :9090 (default: only on --listen) [SYNCD_METRICS_LISTEN]")
-	fs.StringVar(&c.DataDir, "data", env.String("SYNCD_DATA", "./data"),
-		"directory for the SQLite database (created if missing); ignored with --store [SYNCD_DATA]")
-	fs.StringVar(&c.StoreURL, "store", env.String("SYNCD_STORE", ""),
-		"a postgres:// URL to keep data in PostgreSQL instead of SQLite; several syncd may share it [SYNCD_STORE]")
+	c.Storage.Define(fs, env, "SYNCD_")
 	c.Service.Define(fs, env, cliconfig.ServiceNames{
 		Prefix:     "SYNCD_",
 		RegionHelp: "region clients sign for, and the prefix of new pool and identity ids",
@@ -132,12 +131,7 @@ func (c Config) Validate() error {
 	if c.Listen == "" {
 		errs = append(errs, errors.New("--listen is required"))
 	}
-	if c.StoreURL == "" && c.DataDir == "" {
-		errs = append(errs, errors.New("set --data DIR (SQLite) or --store postgres://…"))
-	}
-	if c.StoreURL != "" && !strings.HasPrefix(c.StoreURL, "postgres://") && !strings.HasPrefix(c.StoreURL, "postgresql://") {
-		errs = append(errs, fmt.Errorf("--store must be a postgres:// URL, got %q (for SQLite use --data)", c.StoreURL))
-	}
+	errs = append(errs, c.Storage.Validate()...)
 	errs = append(errs, c.Service.Validate()...)
 	if c.Stream != streamKinesis && c.Stream != streamNone {
 		errs = append(errs, fmt.Errorf("--stream must be kinesis or none, got %q", c.Stream))

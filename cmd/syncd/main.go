@@ -31,6 +31,9 @@ func main() {
 // Guidance for the person at the terminal (--help, a generated developer
 // key) goes to stdout; logs go to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "import" {
+		return runImport(ctx, args[1:], getenv, stdout, stderr) // import.go
+	}
 	if len(args) > 0 && args[0] == "rotate-signing-key" {
 		return rotateSigningKey(ctx, args[1:], getenv, stdout)
 	}
@@ -78,4 +81,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	err = srv.Run(ctx)
 	log.Info("stopped")
 	return err
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

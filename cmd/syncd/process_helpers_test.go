@@ -31,6 +31,10 @@ const (
 // syncdBin is the syncd binary built by TestMain.
 var syncdBin string
 
+// extraDirs are removed by TestMain after the tests (other binaries built
+// on demand).
+var extraDirs []string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "syncd-process-test")
 	if err != nil {
@@ -44,6 +48,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	for _, d := range extraDirs {
+		os.RemoveAll(d)
+	}
 	os.Exit(code)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
 	"github.com/cognitosync/cognitosync/sinks/postgres"
+	"github.com/cognitosync/cognitosync/sinks/syncd"
 	"github.com/cognitosync/cognitosync/sinks/webhook"
 )
 
@@ -51,6 +52,7 @@ type Config struct {
 	OutDir          string
 	WebhookURL      string
 	WebhookSecret   string
+	SyncdStore      string
 	PoisonFile      string
 	RetryInitial    time.Duration
 	RetryMax        time.Duration
@@ -213,13 +215,15 @@ func parseConfig(name string, args []string, getenv func(string) string, stdout 
 		"where a route without checkpoint starts reading a shard: trim-horizon (all retained records) or latest [COGNITOSYNC_START_AT]")
 	var sinks cliconfig.List
 	cliconfig.ListVar(fs, &sinks, "sinks", env.String("COGNITOSYNC_SINKS", "jsonl"),
-		"sinks of the default route (without --config): jsonl, postgres, webhook; comma-separated or repeated, replacing the default jsonl [COGNITOSYNC_SINKS]")
+		"sinks of the default route (without --config): jsonl, postgres, webhook, syncd; comma-separated or repeated, replacing the default jsonl [COGNITOSYNC_SINKS]")
 	fs.StringVar(&c.OutDir, "out", env.String("COGNITOSYNC_OUT", ""),
 		"directory of the jsonl sink (default: <data>/out) [COGNITOSYNC_OUT]")
 	fs.StringVar(&c.WebhookURL, "webhook-url", env.String("COGNITOSYNC_WEBHOOK_URL", ""),
 		"URL of the webhook sink [COGNITOSYNC_WEBHOOK_URL]")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", env.String("COGNITOSYNC_WEBHOOK_SECRET", ""),
 		"HMAC-SHA256 key of the webhook sink [COGNITOSYNC_WEBHOOK_SECRET]")
+	fs.StringVar(&c.SyncdStore, "syncd-store", env.String("COGNITOSYNC_SYNCD_STORE", ""),
+		"store of the syncd sink, which keeps a syncd copy of the source pool current for a move off AWS: a postgres:// URL\n(syncd's --store) or syncd's --data directory (SQLite) [COGNITOSYNC_SYNCD_STORE]")
 	fs.StringVar(&c.PoisonFile, "poison-file", env.String("COGNITOSYNC_POISON_FILE", ""),
 		"where poisoned messages go, one JSON line each with its reason: a file, or stderr (also -) to log them\n(default: <data>/poison.jsonl in embedded mode, stderr in remote mode) [COGNITOSYNC_POISON_FILE]")
 	fs.DurationVar(&c.RetryInitial, "retry-initial", env.Duration("COGNITOSYNC_RETRY_INITIAL", 200*time.Millisecond),
@@ -364,7 +368,7 @@ func (c Config) Validate() error {
 	if c.File == nil {
 		for _, s := range c.Sinks {
 			if _, _, ok := flagSink(s); !ok {
-				errs = append(errs, fmt.Errorf("--sinks: unknown sink %q (jsonl, postgres, webhook; other types need --config)", s))
+				errs = append(errs, fmt.Errorf("--sinks: unknown sink %q (jsonl, postgres, webhook, syncd; other types need --config)", s))
 			}
 		}
 		if len(c.Sinks) == 0 {
@@ -453,6 +457,8 @@ func flagSink(name string) (spec func(Config) pipeline.SinkSpec, flags string, o
 	case "webhook":
 		return func(c Config) pipeline.SinkSpec { return webhook.Spec{URL: c.WebhookURL, Secret: c.WebhookSecret} },
 			"--webhook-url, --webhook-secret", true
+	case "syncd":
+		return func(c Config) pipeline.SinkSpec { return syncd.Spec{Store: c.SyncdStore} }, "--syncd-store", true
 	}
 	return nil, "", false
 }

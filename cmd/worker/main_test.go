@@ -141,7 +141,7 @@ func TestConfig_FileErrors(t *testing.T) {
 			"line 2: field dri not found"},
 		{"FieldOfAnotherType", "sinks:\n  - name: files\n    type: jsonl\n    dir: /tmp\n    secret_env: X\nroutes: [{name: r, sinks: [files]}]\n",
 			"line 5: field secret_env not found"},
-		{"UnknownType", "sinks:\n  - {name: q, type: kafka}\n", `line 2: sink "q": type must be one of jsonl, postgres, webhook, nats, got "kafka"`},
+		{"UnknownType", "sinks:\n  - {name: q, type: kafka}\n", `line 2: sink "q": type must be one of jsonl, postgres, webhook, nats, syncd, got "kafka"`},
 		{"NoType", "sinks:\n  - {name: q, dir: /tmp}\n", `type must be one of`},
 		{"NotAMapping", "sinks:\n  - jsonl\n", "line 2: a sink is a mapping"},
 		{"UnknownTopLevel", "sink: []\n", "field sink not found"},
@@ -191,7 +191,7 @@ func TestConfig_SinksFlag(t *testing.T) {
 		{"postgresNoURL", []string{"--sinks", "postgres"}, "--sinks postgres (set --database-url): postgres sink: url is required"},
 		{"webhook", []string{"--sinks", "webhook", "--webhook-url", "https://example.com/h", "--webhook-secret", "s"}, ""},
 		{"webhookNoSecret", []string{"--sinks", "webhook", "--webhook-url", "https://example.com/h"}, "--sinks webhook (set --webhook-url, --webhook-secret): webhook: Secret is required"},
-		{"nats", []string{"--sinks", "nats"}, `--sinks: unknown sink "nats" (jsonl, postgres, webhook; other types need --config)`},
+		{"nats", []string{"--sinks", "nats"}, `--sinks: unknown sink "nats" (jsonl, postgres, webhook, syncd; other types need --config)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _, err := parseConfig("worker", tc.args, noenv, &bytes.Buffer{})

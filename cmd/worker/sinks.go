@@ -12,6 +12,7 @@ import (
 	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
 	"github.com/cognitosync/cognitosync/sinks/postgres"
+	"github.com/cognitosync/cognitosync/sinks/syncd"
 	"github.com/cognitosync/cognitosync/sinks/watermill"
 	"github.com/cognitosync/cognitosync/sinks/webhook"
 )
@@ -23,6 +24,7 @@ var sinkTypes = []pipeline.SinkType{
 	postgres.Type,
 	webhook.Type,
 	watermill.NATSType,
+	syncd.Type,
 }
 
 func sinkType(name string) (pipeline.SinkType, bool) {

@@ -49,6 +49,9 @@ type Service struct {
 	GoogleIssuer, AppleIssuer, CognitoIDPURL string
 	// Push is the delivery of push sync notifications.
 	Push server.Push
+	// LoginFallback is the Cognito Identity this syncd replaces during a
+	// move off AWS ("aws" or a URL; "": none).
+	LoginFallback string
 }
 
 // ServiceNames is what differs between the programs that Define the
@@ -128,6 +131,10 @@ func (s *Service) Define(fs *flag.FlagSet, env *Env, n ServiceNames) {
 	fs.StringVar(&s.CognitoIDPURL, "cognito-idp-url", env.String(p+"COGNITO_IDP_URL", ""), fmt.Sprintf(
 		"%sbase URL of Cognito user pool issuers, <base>/<userPoolId> (default: https://cognito-idp.<region>.amazonaws.com;\nset for tests) [%sCOGNITO_IDP_URL]", scope, p))
 	s.definePush(fs, env, p, scope)
+	fs.StringVar(&s.LoginFallback, "login-fallback", env.String(p+"LOGIN_FALLBACK", ""),
+		fmt.Sprintf("%sduring a move off AWS: resolve a valid login that no identity holds yet by calling GetId with the same Logins\n"+
+			"on the old Cognito Identity (\"aws\" for AWS in --region, or the URL of another syncd), once, and link it to the imported\n"+
+			"identity; OpenID Connect subjects are not disclosed by AWS, so `syncd import` cannot link them [%sLOGIN_FALLBACK]", scope, p))
 	l := &s.Clients
 	fs.IntVar(&l.MaxConnections, "max-connections", int(env.Int(p+"MAX_CONNECTIONS", httplimit.DefaultMaxConns)),
 		fmt.Sprintf("%smost open client connections; more wait to be accepted, and idle keep-alive ones are closed to make room\n(keep it below the open-file limit) [%sMAX_CONNECTIONS]", scope, p))
@@ -183,6 +190,9 @@ func (s Service) Validate() []error {
 	}
 	if s.CredentialCacheSize < 1 {
 		errs = append(errs, errors.New("--credential-cache-size must be positive"))
+	}
+	if f := s.LoginFallback; f != "" && f != "aws" && !strings.HasPrefix(f, "http://") && !strings.HasPrefix(f, "https://") {
+		errs = append(errs, fmt.Errorf("--login-fallback must be \"aws\" or an http:// or https:// URL, got %q", f))
 	}
 	if s.SQLiteMaxBytes < 0 || (s.SQLiteMaxBytes > 0 && s.SQLiteMaxBytes < 1<<20) {
 		errs = append(errs, errors.New("--sqlite-max-bytes must be 0 (no cap) or at least 1048576"))
@@ -258,7 +268,7 @@ func (s Service) ServerConfig() server.Config {
 		GCInterval: s.GCInterval, GuestIdentityTTL: s.GuestIdentityTTL,
 		CredentialCacheSize: s.CredentialCacheSize, SQLiteMaxBytes: s.SQLiteMaxBytes,
 		Logins: server.Logins{PublicURL: s.PublicURL, OIDCProviders: s.OIDCProviders,
-			GoogleIssuer: s.GoogleIssuer, AppleIssuer: s.AppleIssuer, CognitoIDPURL: s.CognitoIDPURL},
+			GoogleIssuer: s.GoogleIssuer, AppleIssuer: s.AppleIssuer, CognitoIDPURL: s.CognitoIDPURL, FallbackURL: s.LoginFallback},
 		Push: s.Push,
 	}
 }

@@ -163,6 +163,11 @@ type Logins struct {
 	// HTTPClient fetches issuers' discovery documents and keys; nil: a
 	// client with a 10 s timeout.
 	HTTPClient *http.Client
+	// FallbackURL is the Cognito Identity this syncd replaces during a
+	// move ("aws": AWS in Region; a URL: another syncd): a valid login no
+	// identity holds is resolved once by GetId there and linked to the
+	// imported identity (syncapi.LoginFallback); "": none.
+	FallbackURL string
 }
 
 // DeveloperKey is one pair of developer credentials.

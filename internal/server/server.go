@@ -154,7 +154,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		Store: s.store, Region: c.Region, Limits: c.Limits, SessionTTL: c.SessionTTL, CredentialTTL: c.CredentialTTL,
 		Owner: c.Owner, Now: c.Now, Log: c.Log, Trigger: invoker, Bulk: bulk,
 		GetIDLimit: guests.getIDPerPool, GetCredentialsLimit: guests.credentialsPerPool,
-		Tokens:           loginTokens,
+		Tokens: loginTokens, LoginFallback: loginFallback(c), // fallback.go
 		DeviceRegistered: deviceRegistered,
 	}); err != nil {
 		return nil, err

@@ -243,6 +243,7 @@ func (db *DB) DeletePool(ctx context.Context, id string) error {
 			`DELETE FROM identity_logins WHERE pool_id = ?`,
 			`DELETE FROM pool_roles WHERE pool_id = ?`,
 			`DELETE FROM identities WHERE pool_id = ?`,
+			`DELETE FROM import_state WHERE pool_id = ?`,
 			`DELETE FROM pools WHERE id = ?`,
 		} {
 			if _, err := t.exec(q, id); err != nil {

@@ -23,7 +23,9 @@ type tx struct {
 		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	}
-	stmt func(query string) (*sql.Stmt, error) // non-nil on the SQLite writer: cached prepared statements
+	// stmt, when set, returns query prepared for this transaction (SQLite);
+	// a nil statement without error means "run it unprepared on q".
+	stmt func(query string) (*sql.Stmt, error)
 }
 
 func (t *tx) exec(query string, args ...any) (sql.Result, error) {
@@ -32,7 +34,9 @@ func (t *tx) exec(query string, args ...any) (sql.Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s.ExecContext(t.ctx, args...)
+		if s != nil {
+			return s.ExecContext(t.ctx, args...)
+		}
 	}
 	return t.q.ExecContext(t.ctx, t.db.q(query), args...)
 }
@@ -43,7 +47,9 @@ func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s.QueryContext(t.ctx, args...)
+		if s != nil {
+			return s.QueryContext(t.ctx, args...)
+		}
 	}
 	return t.q.QueryContext(t.ctx, t.db.q(query), args...)
 }
@@ -51,11 +57,14 @@ func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
 // row runs a single-row query and scans it; found is false for no row.
 func (t *tx) row(query string, args []any, dest ...any) (found bool, err error) {
 	var r *sql.Row
+	var s *sql.Stmt
 	if t.stmt != nil {
-		s, err := t.stmt(query)
-		if err != nil {
+		var err error
+		if s, err = t.stmt(query); err != nil {
 			return false, err
 		}
+	}
+	if s != nil {
 		r = s.QueryRowContext(t.ctx, args...)
 	} else {
 		r = t.q.QueryRowContext(t.ctx, t.db.q(query), args...)
@@ -132,11 +141,17 @@ func (db *DB) read(ctx context.Context, fn func(t *tx) error) error {
 		// Statements prepared once per read connection (readStmt); the
 		// transaction's copies close with it.
 		t.stmt = func(query string) (*sql.Stmt, error) {
-			s, err := db.readStmt(ctx, query)
-			if err != nil {
-				return nil, err
+			s, ok := db.readStmts.Load(query)
+			if !ok {
+				// Preparing on the pool needs a second connection while
+				// this transaction holds one: with every read connection
+				// held by such a transaction, none would ever come back.
+				// Run the query unprepared this time and prepare it
+				// outside any transaction for the next ones.
+				go db.readStmt(context.Background(), query)
+				return nil, nil
 			}
-			return sqlTx.StmtContext(ctx, s), nil
+			return sqlTx.StmtContext(ctx, s.(*sql.Stmt)), nil
 		}
 	}
 	if err := fn(t); err != nil {

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) syncapi.Store) {
 	tests = append(tests, hostileTests...) // hostile.go
 	tests = append(tests, loginTests...)   // logins.go
 	tests = append(tests, pushTests...)    // push.go
+	tests = append(tests, importTests...)  // importer.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
