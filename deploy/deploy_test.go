@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"os"
 	"os/exec"
 	"regexp"
@@ -135,9 +136,9 @@ func lint(e expr) (names, problems []string) {
 	allowed := append([]string(nil), targetLabels...)
 	for _, loc := range metricRef.FindAllStringIndex(e.q, -1) {
 		name := e.q[loc[0]:loc[1]]
-		m, ok := pipeline.LookupMetric(name)
+		m, ok := metricnames.LookupMetric(name)
 		if !ok {
-			t.Errorf("%s: %s is not in pipeline.Metrics (pipeline/metricnames.go), the metrics syncd and the worker export", e.where, name)
+			t.Errorf("%s: %s is not in metricnames.Metrics (internal/metricnames), the metrics syncd and the worker export", e.where, name)
 			continue
 		}
 		names = append(names, name)
@@ -160,7 +161,7 @@ func lint(e expr) (names, problems []string) {
 		}
 	}
 	for _, lv := range labelVals.FindAllStringSubmatch(e.q, -1) {
-		if m, ok := pipeline.LookupMetric(lv[1]); ok && !slices.Contains(m.Labels, lv[2]) {
+		if m, ok := metricnames.LookupMetric(lv[1]); ok && !slices.Contains(m.Labels, lv[2]) {
 			t.Errorf("%s: label_values of %s by %q, which it does not have", e.where, lv[1], lv[2])
 		}
 	}
@@ -187,10 +188,10 @@ func TestAlertRules_QueryOnlyExportedMetrics(t *testing.T) {
 func TestAlertRules_CoverIssue4(t *testing.T) {
 	byName, _ := alertExprs(t)
 	for alert, metric := range map[string]string{
-		"CognitosyncShardLagHigh":      pipeline.MetricShardMillisBehindLatest,
-		"CognitosyncPoisonRateHigh":    pipeline.MetricWorkerMessages,
-		"CognitosyncSinkStalled":       pipeline.MetricSinkLastSuccess,
-		"CognitosyncBulkPublishFailed": pipeline.MetricBulkPublishes,
+		"CognitosyncShardLagHigh":      metricnames.MetricShardMillisBehindLatest,
+		"CognitosyncPoisonRateHigh":    metricnames.MetricWorkerMessages,
+		"CognitosyncSinkStalled":       metricnames.MetricSinkLastSuccess,
+		"CognitosyncBulkPublishFailed": metricnames.MetricBulkPublishes,
 	} {
 		e, ok := byName[alert]
 		if !ok {
@@ -222,9 +223,9 @@ func TestAlertRules_FireOnAbsence(t *testing.T) {
 		}
 	}
 	for alert, metric := range map[string]string{
-		"CognitosyncNoLeasesHeld": pipeline.MetricLeasesHeld,
-		"CognitosyncWorkerDown":   pipeline.MetricWorkerMessages,
-		"CognitosyncSyncdDown":    pipeline.MetricHTTPConnections,
+		"CognitosyncNoLeasesHeld": metricnames.MetricLeasesHeld,
+		"CognitosyncWorkerDown":   metricnames.MetricWorkerMessages,
+		"CognitosyncSyncdDown":    metricnames.MetricHTTPConnections,
 	} {
 		e, ok := byName[alert]
 		if !ok {
@@ -247,13 +248,13 @@ func TestDashboard_QueriesOnlyExportedMetrics(t *testing.T) {
 	used := map[string]bool{}
 	for _, e := range dashboardExprs(t) {
 		for _, n := range checkExpr(t, e) {
-			m, _ := pipeline.LookupMetric(n)
+			m, _ := metricnames.LookupMetric(n)
 			used[m.Name] = true
 		}
 	}
 	// Every metric of the contract has a panel: an exported metric nobody
 	// can see is as wrong as a panel nobody feeds.
-	for _, m := range pipeline.Metrics {
+	for _, m := range metricnames.Metrics {
 		if !used[m.Name] {
 			t.Errorf("dashboard.json shows no panel of %s", m.Name)
 		}
@@ -278,16 +279,16 @@ func TestCheckExpr_CatchesUnknownNames(t *testing.T) {
 
 func TestMetricContract(t *testing.T) {
 	seen := map[string]bool{}
-	for _, m := range pipeline.Metrics {
+	for _, m := range metricnames.Metrics {
 		if !strings.HasPrefix(m.Name, "cognitosync_") || seen[m.Name] {
 			t.Errorf("%s: must start with cognitosync_ and be listed once", m.Name)
 		}
 		seen[m.Name] = true
-		if (m.Type == pipeline.Counter) != strings.HasSuffix(m.Name, "_total") {
+		if (m.Type == metricnames.Counter) != strings.HasSuffix(m.Name, "_total") {
 			t.Errorf("%s: counters, and only counters, end in _total", m.Name)
 		}
 		switch m.Exporter {
-		case pipeline.ExporterSyncd, pipeline.ExporterWorker, pipeline.ExporterWorkerKinesis:
+		case metricnames.ExporterSyncd, metricnames.ExporterWorker, metricnames.ExporterWorkerKinesis:
 		default:
 			t.Errorf("%s: Exporter %q", m.Name, m.Exporter)
 		}
@@ -307,7 +308,7 @@ func TestMetricContract(t *testing.T) {
 		t.Fatal("SinkMetrics registered nothing")
 	}
 	for _, mf := range mfs {
-		m, ok := pipeline.LookupMetric(mf.GetName())
+		m, ok := metricnames.LookupMetric(mf.GetName())
 		if !ok {
 			t.Errorf("SinkMetrics exports %s, which the contract does not list", mf.GetName())
 			continue
@@ -493,7 +494,7 @@ func TestAlertRules_PushQueueGrowing(t *testing.T) {
 	if !ok {
 		t.Fatal("alerts.yml has no CognitosyncPushQueueGrowing")
 	}
-	for _, m := range []string{pipeline.MetricPushQueueOldestAge, pipeline.MetricPushQueueDepth} {
+	for _, m := range []string{metricnames.MetricPushQueueOldestAge, metricnames.MetricPushQueueDepth} {
 		if !strings.Contains(e.q, m) {
 			t.Errorf("CognitosyncPushQueueGrowing does not query %s", m)
 		}

@@ -4,6 +4,6 @@
 // (grafana/) and the scripts that start the real test services (local/).
 //
 // It has no Go code of its own; deploy_test.go checks the files against the
-// metric contract in pipeline/metricnames.go, so a dashboard panel or an
+// metric contract in internal/metricnames, so a dashboard panel or an
 // alert can never query a metric the binaries do not export.
 package deploy

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,8 +65,8 @@ type BulkPublisher struct {
 
 var bulkStates = []string{syncapi.BulkNotStarted, syncapi.BulkInProgress, syncapi.BulkFailed, syncapi.BulkSucceeded}
 
-// NewBulkPublisher registers the metrics MetricBulkPublishState,
-// MetricBulkPublishes and MetricBulkPublishDuration (reusing them when
+// NewBulkPublisher registers the metrics metricnames.MetricBulkPublishState,
+// metricnames.MetricBulkPublishes and metricnames.MetricBulkPublishDuration (reusing them when
 // already registered).
 func NewBulkPublisher(c BulkConfig) (*BulkPublisher, error) {
 	if c.Client == nil {
@@ -83,13 +84,13 @@ func NewBulkPublisher(c BulkConfig) (*BulkPublisher, error) {
 	b := &BulkPublisher{
 		c: c,
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricBulkPublishState, Help: "1 for the pool's current bulk publish state (NOT_STARTED, IN_PROGRESS, FAILED, SUCCEEDED), 0 for the others.",
+			Name: metricnames.MetricBulkPublishState, Help: "1 for the pool's current bulk publish state (NOT_STARTED, IN_PROGRESS, FAILED, SUCCEEDED), 0 for the others.",
 		}, []string{"pool", "state"}),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricBulkPublishes, Help: "Bulk publishes this worker followed to a final state, by outcome (succeeded, failed).",
+			Name: metricnames.MetricBulkPublishes, Help: "Bulk publishes this worker followed to a final state, by outcome (succeeded, failed).",
 		}, []string{"pool", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: MetricBulkPublishDuration, Help: "Seconds from BulkPublish to a final state.",
+			Name: metricnames.MetricBulkPublishDuration, Help: "Seconds from BulkPublish to a final state.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 16), // 1 s … 9 h
 		}, []string{"pool"}),
 	}

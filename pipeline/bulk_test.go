@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -102,16 +103,16 @@ func TestBulkPublish_FailsWithoutStreamPublisher(t *testing.T) {
 	if got := ev.list(); !slices.Equal(got, []pipeline.BulkEvent{pipeline.BulkStarted, pipeline.BulkFailed}) {
 		t.Errorf("events = %v", got)
 	}
-	if v := gauge(t, reg, pipeline.MetricBulkPublishState, map[string]string{"pool": pool, "state": syncapi.BulkFailed}); v != 1 {
+	if v := gauge(t, reg, metricnames.MetricBulkPublishState, map[string]string{"pool": pool, "state": syncapi.BulkFailed}); v != 1 {
 		t.Errorf("state FAILED = %v", v)
 	}
-	if v := gauge(t, reg, pipeline.MetricBulkPublishState, map[string]string{"pool": pool, "state": syncapi.BulkInProgress}); v != 0 {
+	if v := gauge(t, reg, metricnames.MetricBulkPublishState, map[string]string{"pool": pool, "state": syncapi.BulkInProgress}); v != 0 {
 		t.Errorf("state IN_PROGRESS = %v", v)
 	}
-	if v := gauge(t, reg, pipeline.MetricBulkPublishes, map[string]string{"pool": pool, "outcome": "failed"}); v != 1 {
+	if v := gauge(t, reg, metricnames.MetricBulkPublishes, map[string]string{"pool": pool, "outcome": "failed"}); v != 1 {
 		t.Errorf("failed total = %v", v)
 	}
-	if v := gauge(t, reg, pipeline.MetricBulkPublishDuration, map[string]string{"pool": pool}); v != 1 {
+	if v := gauge(t, reg, metricnames.MetricBulkPublishDuration, map[string]string{"pool": pool}); v != 1 {
 		t.Errorf("duration observations = %v", v)
 	}
 	// A FAILED job does not start the 24 h window: a new one may start.
@@ -195,7 +196,7 @@ func TestBulkPublish_SucceedsThenAlreadyStreamed(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := b.Run(ctx, pool, first.add); done <- err }()
 	waitFor(t, func() bool { return slices.Contains(first.list(), pipeline.BulkPolled) })
-	if v := gauge(t, reg, pipeline.MetricBulkPublishState, map[string]string{"pool": pool, "state": syncapi.BulkInProgress}); v != 1 {
+	if v := gauge(t, reg, metricnames.MetricBulkPublishState, map[string]string{"pool": pool, "state": syncapi.BulkInProgress}); v != 1 {
 		t.Errorf("state IN_PROGRESS = %v while the job runs", v)
 	}
 	done2 := make(chan error, 1)
@@ -222,7 +223,7 @@ func TestBulkPublish_SucceedsThenAlreadyStreamed(t *testing.T) {
 	if got := third.list(); !slices.Equal(got, []pipeline.BulkEvent{pipeline.BulkAlreadyDone}) {
 		t.Errorf("third run events = %v", got)
 	}
-	if v := gauge(t, reg, pipeline.MetricBulkPublishes, map[string]string{"pool": pool, "outcome": "succeeded"}); v != 2 {
+	if v := gauge(t, reg, metricnames.MetricBulkPublishes, map[string]string{"pool": pool, "outcome": "succeeded"}); v != 2 {
 		t.Errorf("succeeded total = %v, want 2 (both runs followed the job to its end)", v)
 	}
 }

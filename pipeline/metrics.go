@@ -2,14 +2,15 @@ package pipeline
 
 import (
 	"errors"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // SinkMetrics records the outcome and latency of Sink.Write calls under the
-// names of the metric contract (MetricSinkWrites, MetricSinkChanges,
-// MetricSinkWriteDuration, MetricSinkLastSuccess). Sinks take a
+// names of the metric contract (metricnames.MetricSinkWrites, metricnames.MetricSinkChanges,
+// metricnames.MetricSinkWriteDuration, metricnames.MetricSinkLastSuccess). Sinks take a
 // prometheus.Registerer in their Config and build one with NewSinkMetrics. A
 // nil *SinkMetrics records nothing. Safe for concurrent use.
 type SinkMetrics struct {
@@ -34,16 +35,16 @@ func NewSinkMetrics(reg prometheus.Registerer) (*SinkMetrics, error) {
 	}
 	m := &SinkMetrics{
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricSinkWrites, Help: "Sink.Write calls by sink and outcome (ok, error, permanent).",
+			Name: metricnames.MetricSinkWrites, Help: "Sink.Write calls by sink and outcome (ok, error, permanent).",
 		}, []string{"sink", "outcome"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricSinkChanges, Help: "Changes accepted by a sink.",
+			Name: metricnames.MetricSinkChanges, Help: "Changes accepted by a sink.",
 		}, []string{"sink"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: MetricSinkWriteDuration, Help: "Sink.Write latency by sink.", Buckets: sinkDurationBuckets,
+			Name: metricnames.MetricSinkWriteDuration, Help: "Sink.Write latency by sink.", Buckets: sinkDurationBuckets,
 		}, []string{"sink"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricSinkLastSuccess, Help: "Unix time of the sink's last successful write.",
+			Name: metricnames.MetricSinkLastSuccess, Help: "Unix time of the sink's last successful write.",
 		}, []string{"sink"}),
 	}
 	var err error
@@ -101,3 +102,11 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	}
 	return c, err
 }
+
+// Outcome label values.
+const (
+	OutcomeOK        = "ok"
+	OutcomeError     = "error"     // retryable: the message is redelivered
+	OutcomePermanent = "permanent" // the sink says retrying cannot help
+	OutcomePoison    = "poison"    // the router gave up and moved the message aside
+)

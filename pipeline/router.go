@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"slices"
 	"sync"
 	"time"
@@ -612,16 +613,16 @@ type routerMetrics struct {
 func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
 	m := &routerMetrics{
 		msgs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricWorkerMessages,
+			Name: metricnames.MetricWorkerMessages,
 			Help: "Stream messages handled by route, sink and outcome (ok: accepted; error: write failed, retried; poison: moved to the poison sink).",
 		}, []string{"route", "sink", "outcome"}),
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    MetricWorkerBatchChanges,
+			Name:    metricnames.MetricWorkerBatchChanges,
 			Help:    "Changes per batch a route wrote to its sinks.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9), // 1 … 65536
 		}, []string{"route"}),
 		batchLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    MetricWorkerBatchDuration,
+			Name:    metricnames.MetricWorkerBatchDuration,
 			Help:    "Seconds from a batch's first message to its acknowledgement (collecting, every sink's write, retries).",
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"route"}),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"strings"
 	"sync"
 	"testing"
@@ -171,7 +172,7 @@ func (h *harness) count(t *testing.T, route, sink, outcome string) float64 {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != pipeline.MetricWorkerMessages {
+		if mf.GetName() != metricnames.MetricWorkerMessages {
 			continue
 		}
 		for _, m := range mf.Metric {
@@ -272,7 +273,7 @@ func TestRouter_AcksAfterAllSinksAccepted(t *testing.T) {
 		want          float64
 	}{{"a", pipeline.OutcomeOK, 1}, {"b", pipeline.OutcomeOK, 1}, {"b", pipeline.OutcomeError, 2}, {"a", pipeline.OutcomeError, 0}, {"a", pipeline.OutcomePoison, 0}} {
 		if got := h.count(t, "main", tc.sink, tc.outcome); got != tc.want {
-			t.Errorf("%s{route=main,sink=%s,outcome=%s} = %v, want %v", pipeline.MetricWorkerMessages, tc.sink, tc.outcome, got, tc.want)
+			t.Errorf("%s{route=main,sink=%s,outcome=%s} = %v, want %v", metricnames.MetricWorkerMessages, tc.sink, tc.outcome, got, tc.want)
 		}
 	}
 }
@@ -531,11 +532,11 @@ func TestRouter_BatchesInOrder(t *testing.T) {
 	if got := h.count(t, "main", "s", pipeline.OutcomeOK); got != 10 {
 		t.Errorf("ok messages = %v, want 10", got)
 	}
-	if got := histogramCount(t, h, pipeline.MetricWorkerBatchChanges); got != 2 {
-		t.Errorf("%s count = %v, want 2 batches", pipeline.MetricWorkerBatchChanges, got)
+	if got := histogramCount(t, h, metricnames.MetricWorkerBatchChanges); got != 2 {
+		t.Errorf("%s count = %v, want 2 batches", metricnames.MetricWorkerBatchChanges, got)
 	}
-	if got := histogramCount(t, h, pipeline.MetricWorkerBatchDuration); got != 2 {
-		t.Errorf("%s count = %v, want 2 batches", pipeline.MetricWorkerBatchDuration, got)
+	if got := histogramCount(t, h, metricnames.MetricWorkerBatchDuration); got != 2 {
+		t.Errorf("%s count = %v, want 2 batches", metricnames.MetricWorkerBatchDuration, got)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 
 	"github.com/cognitosync/cognitosync/internal/synctest"
-	"github.com/cognitosync/cognitosync/pipeline"
 )
 
 // TestMetrics_ExposeTheContract runs syncd with every part that exports
@@ -57,7 +57,7 @@ func TestMetrics_ExposeTheContract(t *testing.T) {
 	for {
 		d, err := dev.GetBulkPublishDetails(&cognitosync.GetBulkPublishDetailsInput{IdentityPoolId: awsv1.String(pool)})
 		if err == nil && awsv1.StringValue(d.BulkPublishStatus) == "SUCCEEDED" &&
-			strings.Contains(string(synctest.ScrapeMetrics(t, p.Endpoint+"/metrics")), pipeline.MetricBulkPublishJobs+"{") {
+			strings.Contains(string(synctest.ScrapeMetrics(t, p.Endpoint+"/metrics")), metricnames.MetricBulkPublishJobs+"{") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -66,5 +66,5 @@ func TestMetrics_ExposeTheContract(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	synctest.CheckMetrics(t, synctest.ScrapeMetrics(t, p.Endpoint+"/metrics"), pipeline.ExporterSyncd)
+	synctest.CheckMetrics(t, synctest.ScrapeMetrics(t, p.Endpoint+"/metrics"), metricnames.ExporterSyncd)
 }

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,6 @@ import (
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 
 	"github.com/cognitosync/cognitosync/internal/synctest"
-	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/sinks/jsonl"
 )
 
@@ -269,10 +269,10 @@ func TestEmbedded_MetricsMatchContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, func() bool {
-		return strings.Contains(string(synctest.ScrapeMetrics(t, w.metrics+"/metrics")), pipeline.MetricTriggerInvocations+"{")
+		return strings.Contains(string(synctest.ScrapeMetrics(t, w.metrics+"/metrics")), metricnames.MetricTriggerInvocations+"{")
 	}, w.stdout, w.stderr)
 
 	for _, url := range []string{w.metrics + "/metrics", w.endpoint + "/metrics"} {
-		synctest.CheckMetrics(t, synctest.ScrapeMetrics(t, url), pipeline.ExporterSyncd, pipeline.ExporterWorker)
+		synctest.CheckMetrics(t, synctest.ScrapeMetrics(t, url), metricnames.ExporterSyncd, metricnames.ExporterWorker)
 	}
 }

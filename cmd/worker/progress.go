@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ type delivery struct {
 }
 
 // deliveredSoFar reads the totals from the process's registry, the same
-// numbers /metrics serves (pipeline/metricnames.go).
+// numbers /metrics serves (internal/metricnames).
 func deliveredSoFar(g prometheus.Gatherer) delivery {
 	d := delivery{at: time.Now()}
 	mfs, err := g.Gather()
@@ -30,7 +31,7 @@ func deliveredSoFar(g prometheus.Gatherer) delivery {
 	}
 	for _, mf := range mfs {
 		switch mf.GetName() {
-		case pipeline.MetricWorkerMessages:
+		case metricnames.MetricWorkerMessages:
 			// Per route and sink, the records it finished (ok or poison).
 			per := map[string]float64{}
 			for _, m := range mf.GetMetric() {
@@ -42,7 +43,7 @@ func deliveredSoFar(g prometheus.Gatherer) delivery {
 			for _, v := range per {
 				d.datasets = max(d.datasets, v)
 			}
-		case pipeline.MetricSinkChanges:
+		case metricnames.MetricSinkChanges:
 			for _, m := range mf.GetMetric() {
 				d.records = max(d.records, m.GetCounter().GetValue())
 			}

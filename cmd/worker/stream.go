@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"sync"
 	"time"
 
@@ -61,7 +62,7 @@ func kinesisSubscribers(c Config, cfg aws.Config, cps stream.CheckpointStore, sm
 }
 
 // streamMetrics exports shard lag, checkpoint age and leases held (metric
-// contract in pipeline/metricnames.go), computed at scrape time from what
+// contract in internal/metricnames), computed at scrape time from what
 // the route subscribers report.
 type streamMetrics struct {
 	stream string
@@ -88,11 +89,11 @@ func newStreamMetrics(stream string) *streamMetrics {
 	return &streamMetrics{
 		stream: stream,
 		shards: map[routeShard]*shardState{},
-		behind: prometheus.NewDesc(pipeline.MetricShardMillisBehindLatest,
+		behind: prometheus.NewDesc(metricnames.MetricShardMillisBehindLatest,
 			"MillisBehindLatest of the last GetRecords of a shard (the slowest route).", []string{"stream", "shard"}, nil),
-		age: prometheus.NewDesc(pipeline.MetricCheckpointAge,
+		age: prometheus.NewDesc(metricnames.MetricCheckpointAge,
 			"Seconds since the shard's last checkpoint while a message of it waits to be acknowledged (the slowest route); 0 when idle.", []string{"stream", "shard"}, nil),
-		leases: prometheus.NewDesc(pipeline.MetricLeasesHeld,
+		leases: prometheus.NewDesc(metricnames.MetricLeasesHeld,
 			"Shard leases this worker holds, summed over its routes (each route is a consumer group of its own).", []string{"stream"}, nil),
 	}
 }

@@ -2,6 +2,7 @@ package httplimit
 
 import (
 	"errors"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -25,15 +26,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m := &metrics{
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cognitosync_http_connections",
+			Name: metricnames.MetricHTTPConnections,
 			Help: "Open client connections of the API listener.",
 		}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cognitosync_http_request_body_bytes_in_flight",
+			Name: metricnames.MetricHTTPBodyBytesInFlight,
 			Help: "Request body bytes read and held by requests in progress (bounded by --max-inflight-body-bytes).",
 		}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cognitosync_http_requests_cut_total",
+			Name: metricnames.MetricHTTPRequestsCut,
 			Help: "Requests or connections ended before their request was read: shutdown (still sending), body_budget (no body budget before the read deadline).",
 		}, []string{"reason"}),
 	}

@@ -8,6 +8,7 @@ package ratelimit
 import (
 	"errors"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"math"
 	"time"
 
@@ -86,7 +87,7 @@ func New(c Config) (*Limiter, error) {
 	l := &Limiter{rate: rate.Limit(c.Rate), burst: c.Burst, now: c.Now, buckets: buckets}
 	if c.Registerer != nil {
 		vec := prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cognitosync_throttled_requests_total",
+			Name: metricnames.MetricThrottledRequests,
 			Help: "Requests refused with TooManyRequestsException by a rate limit, by operation and scope (pool, address).",
 		}, []string{"operation", "scope"})
 		if err := c.Registerer.Register(vec); err != nil {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"errors"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"github.com/cognitosync/cognitosync/internal/retry"
 	"github.com/cognitosync/cognitosync/internal/server"
 	"github.com/cognitosync/cognitosync/internal/synctest"
-	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/push"
 )
@@ -145,9 +145,9 @@ func TestPush_WebhookNotifiesOtherDevices(t *testing.T) {
 	if bad := rcv.Bad(); len(bad) > 0 {
 		t.Errorf("requests that broke the webhook contract: %v", bad)
 	}
-	m := synctest.Metric(srv.Endpoint()+"/metrics", pipeline.MetricPushNotifications, `backend="webhook"`, `platform="GCM"`, `outcome="ok"`)
+	m := synctest.Metric(srv.Endpoint()+"/metrics", metricnames.MetricPushNotifications, `backend="webhook"`, `platform="GCM"`, `outcome="ok"`)
 	if m != 1 {
-		t.Errorf("%s{webhook,GCM,ok} = %v, want 1", pipeline.MetricPushNotifications, m)
+		t.Errorf("%s{webhook,GCM,ok} = %v, want 1", metricnames.MetricPushNotifications, m)
 	}
 
 	// A developer write (no device) notifies all three.
@@ -215,7 +215,7 @@ func TestPush_DeadTokenUnregisters(t *testing.T) {
 			t.Errorf("notified %+v", b)
 		}
 	}
-	if m := synctest.Metric(srv.Endpoint()+"/metrics", pipeline.MetricPushNotifications, `backend="webhook"`, `platform="GCM"`, `outcome="dead_token"`); m != 1 {
+	if m := synctest.Metric(srv.Endpoint()+"/metrics", metricnames.MetricPushNotifications, `backend="webhook"`, `platform="GCM"`, `outcome="dead_token"`); m != 1 {
 		t.Errorf("dead_token outcomes = %v, want 1", m)
 	}
 }
@@ -239,7 +239,7 @@ func TestPush_RetriesUntilDelivered(t *testing.T) {
 	count := u.write(t, "settings", "", "a", "2")
 	url := srv.Endpoint() + "/metrics"
 	waitFor(t, "two failed attempts", func() bool {
-		return synctest.Metric(url, pipeline.MetricPushNotifications, `backend="webhook"`, `platform="ADM"`, `outcome="error"`) >= 2
+		return synctest.Metric(url, metricnames.MetricPushNotifications, `backend="webhook"`, `platform="ADM"`, `outcome="error"`) >= 2
 	})
 	rcv.Answer("adm-token", http.StatusOK)
 	bs := rcv.WaitFor(t, 20*time.Second, "the delivery", func(bs []push.WebhookBody) bool { return len(bs) == 1 })

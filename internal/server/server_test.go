@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,7 +24,6 @@ import (
 
 	"github.com/cognitosync/cognitosync/internal/server"
 	"github.com/cognitosync/cognitosync/internal/synctest"
-	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/trigger"
 )
@@ -162,11 +162,11 @@ func TestServer_MetricsMatchContract(t *testing.T) {
 		return err == nil && awsv1.StringValue(out.BulkPublishStatus) == syncapi.BulkSucceeded
 	})
 	waitFor(t, "the job's metrics", func() bool {
-		return strings.Contains(string(synctest.ScrapeMetrics(t, srv.Endpoint()+"/metrics")), pipeline.MetricBulkPublishJobs+"{")
+		return strings.Contains(string(synctest.ScrapeMetrics(t, srv.Endpoint()+"/metrics")), metricnames.MetricBulkPublishJobs+"{")
 	})
 
-	synctest.CheckMetrics(t, synctest.ScrapeMetrics(t, srv.Endpoint()+"/metrics"), pipeline.ExporterSyncd)
-	synctest.CheckRegistry(t, srv.Registry(), pipeline.ExporterSyncd)
+	synctest.CheckMetrics(t, synctest.ScrapeMetrics(t, srv.Endpoint()+"/metrics"), metricnames.ExporterSyncd)
+	synctest.CheckRegistry(t, srv.Registry(), metricnames.ExporterSyncd)
 }
 
 // TestServer_OneRegistry: the server registers into the registry it is
@@ -186,7 +186,7 @@ func TestServer_OneRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := string(synctest.ScrapeMetrics(t, srv.Endpoint()+"/metrics"))
-	for _, want := range []string{"caller_own_total", pipeline.MetricRequests + `{code="OK",operation="ListIdentityPoolUsage"} 1`} {
+	for _, want := range []string{"caller_own_total", metricnames.MetricRequests + `{code="OK",operation="ListIdentityPoolUsage"} 1`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}

@@ -2,6 +2,7 @@ package synctest
 
 import (
 	"bytes"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"io"
 	"net/http"
 	"slices"
@@ -12,8 +13,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/cognitosync/cognitosync/pipeline"
 )
 
 // ScrapeMetrics GETs url (a /metrics endpoint) and returns the body.
@@ -32,7 +31,7 @@ func ScrapeMetrics(tb testing.TB, url string) []byte {
 }
 
 // CheckMetrics holds a Prometheus text exposition (a scrape of /metrics)
-// to the metric contract (pipeline.Metrics) for a binary whose metrics the
+// to the metric contract (metricnames.Metrics) for a binary whose metrics the
 // contract lists under exporters: it fails tb for every cognitosync_ family
 // exposed more than once, not in the contract, listed for another exporter,
 // of another type, or with series whose label names are not exactly the
@@ -83,9 +82,9 @@ func checkFamilies(tb testing.TB, mfs []*dto.MetricFamily, exporters []string) {
 			continue
 		}
 		seen[name] = true
-		m, ok := pipeline.LookupMetric(name)
+		m, ok := metricnames.LookupMetric(name)
 		if !ok || m.Name != name {
-			tb.Errorf("%s is exported but not in the metric contract (pipeline/metricnames.go)", name)
+			tb.Errorf("%s is exported but not in the metric contract (internal/metricnames)", name)
 			continue
 		}
 		if !slices.Contains(exporters, m.Exporter) {
@@ -106,7 +105,7 @@ func checkFamilies(tb testing.TB, mfs []*dto.MetricFamily, exporters []string) {
 			}
 		}
 	}
-	for _, m := range pipeline.ExportedBy(exporters...) {
+	for _, m := range metricnames.ExportedBy(exporters...) {
 		if !seen[m.Name] {
 			tb.Errorf("%s (contract: exported by %s) is not exported", m.Name, m.Exporter)
 		}

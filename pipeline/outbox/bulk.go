@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cognitosync/cognitosync/internal/retry"
-	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
@@ -106,7 +106,7 @@ type BulkRunner struct {
 var _ syncapi.BulkRunner = (*BulkRunner)(nil)
 
 // NewBulkRunner returns a BulkRunner; call Run to resume orphaned jobs. It
-// registers pipeline.MetricBulkPublishRecords, MetricBulkPublishJobs and
+// registers metricnames.MetricBulkPublishRecords, MetricBulkPublishJobs and
 // MetricBulkPublishJobState with c.Registerer when set.
 func NewBulkRunner(c BulkConfig) (*BulkRunner, error) {
 	if err := c.Validate(); err != nil {
@@ -115,11 +115,11 @@ func NewBulkRunner(c BulkConfig) (*BulkRunner, error) {
 	c.setDefaults()
 	b := &BulkRunner{
 		c: c, enc: encoder{offload: c.Offload, maxBytes: c.MaxRecordBytes}, active: map[string]bool{},
-		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: pipeline.MetricBulkPublishRecords,
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricnames.MetricBulkPublishRecords,
 			Help: "Stream records (one per dataset) written by this syncd's bulk publish jobs, by pool."}, []string{"pool"}),
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: pipeline.MetricBulkPublishJobState,
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricnames.MetricBulkPublishJobState,
 			Help: "1 for the state of the pool's last bulk publish job this syncd ran (IN_PROGRESS, SUCCEEDED, FAILED), 0 for the others."}, []string{"pool", "state"}),
-		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: pipeline.MetricBulkPublishJobs,
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricnames.MetricBulkPublishJobs,
 			Help: "Bulk publish jobs this syncd ran to the end, by outcome (succeeded, failed)."}, []string{"pool", "outcome"}),
 	}
 	if c.Registerer != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/pipeline/outbox"
 	"github.com/cognitosync/cognitosync/pipeline/streamrecord"
 	"github.com/cognitosync/cognitosync/syncapi"
@@ -104,8 +104,8 @@ func TestBulkRunner_PublishesEveryDataset(t *testing.T) {
 	if len(c.seen) != n || c.n != n {
 		t.Errorf("published %d messages for %d datasets, want %d", c.n, len(c.seen), n)
 	}
-	if got := testutil.ToFloat64(mustCounter(t, reg, pipeline.MetricBulkPublishRecords)); got != n {
-		t.Errorf("%s = %v", pipeline.MetricBulkPublishRecords, got)
+	if got := testutil.ToFloat64(mustCounter(t, reg, metricnames.MetricBulkPublishRecords)); got != n {
+		t.Errorf("%s = %v", metricnames.MetricBulkPublishRecords, got)
 	}
 }
 

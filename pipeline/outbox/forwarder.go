@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,7 +12,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
@@ -102,11 +102,11 @@ func NewForwarder(c ForwarderConfig) (*Forwarder, error) {
 	c.setDefaults()
 	f := &Forwarder{
 		c: c, enc: encoder{offload: c.Offload, maxBytes: c.MaxRecordBytes}, wake: make(chan struct{}, 1),
-		published: prometheus.NewCounter(prometheus.CounterOpts{Name: pipeline.MetricOutboxPublished,
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: metricnames.MetricOutboxPublished,
 			Help: "Outbox entries published to the stream and deleted."}),
-		depth: prometheus.NewGauge(prometheus.GaugeOpts{Name: pipeline.MetricOutboxDepth,
+		depth: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.MetricOutboxDepth,
 			Help: "Outbox rows not yet published to the stream."}),
-		age: prometheus.NewGauge(prometheus.GaugeOpts{Name: pipeline.MetricOutboxOldestAge,
+		age: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.MetricOutboxOldestAge,
 			Help: "Age of the oldest unpublished outbox row."}),
 	}
 	if c.Registerer != nil {

@@ -3,6 +3,7 @@ package jsonl_test
 import (
 	"context"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -327,11 +328,11 @@ cognitosync_sink_writes_total{outcome="ok",sink="files"} 1
 # TYPE cognitosync_sink_changes_total counter
 cognitosync_sink_changes_total{sink="files"} 2
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), pipeline.MetricSinkWrites, pipeline.MetricSinkChanges); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), metricnames.MetricSinkWrites, metricnames.MetricSinkChanges); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(reg, pipeline.MetricSinkWriteDuration); n != 1 {
-		t.Errorf("%s series = %d, want 1", pipeline.MetricSinkWriteDuration, n)
+	if n := testutil.CollectAndCount(reg, metricnames.MetricSinkWriteDuration); n != 1 {
+		t.Errorf("%s series = %d, want 1", metricnames.MetricSinkWriteDuration, n)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"log/slog"
 	"time"
 
@@ -91,11 +92,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Metric names (pipeline/metricnames.go holds the contract) and the values
+// Metric names (internal/metricnames holds the contract) and the values
 // of their labels.
 const (
-	metricDeleted = "cognitosync_gc_deleted_total"
-	metricRuns    = "cognitosync_gc_runs_total"
+	metricDeleted = metricnames.MetricGCDeleted
+	metricRuns    = metricnames.MetricGCRuns
 
 	KindCredentials = "credentials"
 	KindIdentities  = "identities"

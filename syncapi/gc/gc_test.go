@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cognitosync/cognitosync/internal/synctest"
-	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/gc"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
@@ -176,7 +176,7 @@ func TestCollector_RunTakesTheLease(t *testing.T) {
 	}
 }
 
-// The metric names are in the contract (pipeline/metricnames.go).
+// The metric names are in the contract (internal/metricnames).
 func TestCollector_MetricsInTheContract(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	if _, err := gc.New(gc.Config{Store: synctest.SQLite(t).(gc.Store), Registerer: reg}); err != nil {
@@ -190,7 +190,7 @@ func TestCollector_MetricsInTheContract(t *testing.T) {
 		t.Fatal("no metrics registered")
 	}
 	for _, mf := range mfs {
-		m, ok := pipeline.LookupMetric(mf.GetName())
+		m, ok := metricnames.LookupMetric(mf.GetName())
 		if !ok || m.Exporter != "syncd" || string(m.Type) != map[string]string{"COUNTER": "counter"}[mf.GetType().String()] {
 			t.Errorf("metric %s (%s) is not in the contract as a syncd counter: %+v", mf.GetName(), mf.GetType(), m)
 		}

@@ -2,11 +2,10 @@ package httpapi
 
 import (
 	"errors"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/cognitosync/cognitosync/pipeline"
 )
 
 // metrics are the request counter and latency histogram; a nil *metrics
@@ -25,11 +24,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, nil
 	}
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: pipeline.MetricRequests,
+		Name: metricnames.MetricRequests,
 		Help: "Cognito Sync and Cognito Identity API requests by operation and AWS error code (OK on success).",
 	}, []string{"operation", "code"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    pipeline.MetricRequestDuration,
+		Name:    metricnames.MetricRequestDuration,
 		Help:    "Cognito Sync and Cognito Identity API request latency by operation.",
 		Buckets: durationBuckets,
 	}, []string{"operation"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"log/slog"
 	"sync"
 	"time"
@@ -136,14 +137,14 @@ func New(c Config) (*Dispatcher, error) {
 	c.setDefaults()
 	d := &Dispatcher{
 		c: c, wake: make(chan struct{}, 1),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: pipeline.MetricPushNotifications,
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricnames.MetricPushNotifications,
 			Help: "Push notifications by backend, platform and outcome (ok, error: retried, permanent, dead_token, gave_up, no_config)."},
 			[]string{"backend", "platform", "outcome"}),
-		depth: prometheus.NewGauge(prometheus.GaugeOpts{Name: pipeline.MetricPushQueueDepth,
+		depth: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.MetricPushQueueDepth,
 			Help: "Push notifications queued, waiting for their coalescing window, a retry or a sender."}),
-		age: prometheus.NewGauge(prometheus.GaugeOpts{Name: pipeline.MetricPushQueueOldestAge,
+		age: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.MetricPushQueueOldestAge,
 			Help: "Age of the oldest queued push notification."}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: pipeline.MetricPushDeliveryDuration,
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricnames.MetricPushDeliveryDuration,
 			Help:    "Seconds from the commit of a burst's first change to the push service accepting its notification.",
 			Buckets: []float64{0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300, 1800}}),
 	}

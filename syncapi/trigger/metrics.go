@@ -3,10 +3,10 @@ package trigger
 import (
 	"context"
 	"errors"
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cognitosync/cognitosync/pipeline"
 	"github.com/cognitosync/cognitosync/syncapi"
 )
 
@@ -35,7 +35,7 @@ func Instrument(next syncapi.TriggerInvoker, reg prometheus.Registerer) (syncapi
 		return next, nil
 	}
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: pipeline.MetricTriggerInvocations,
+		Name: metricnames.MetricTriggerInvocations,
 		Help: "SyncTrigger invocations by outcome.",
 	}, []string{"pool", "outcome"})
 	if err := reg.Register(c); err != nil {

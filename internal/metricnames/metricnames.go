@@ -1,11 +1,5 @@
-package pipeline
-
-import (
-	"slices"
-	"strings"
-)
-
-// The metric contract (ARCHITECTURE.md "Observability"): every Prometheus
+// Package metricnames is the metric contract (ARCHITECTURE.md
+// "Observability"): every Prometheus
 // metric syncd and the worker export, in one place, each name with one
 // meaning. deploy/deploy_test.go fails when the Grafana dashboard or the
 // alert rules in deploy/ query a cognitosync_ metric, or a label of one, that
@@ -18,7 +12,15 @@ import (
 // service in-process and so also exports syncd's metrics; those are listed
 // with Exporter ExporterSyncd (registered by internal/server through
 // syncapi/httpapi, syncapi/trigger and pipeline/outbox). Code that registers
-// one of these metrics uses the constant, not a string literal.
+// one of these metrics uses the constant, not a string literal. The package
+// imports nothing but the standard library, so that every exporter (the
+// syncapi libraries too) can use it without pulling in the pipeline.
+package metricnames
+
+import (
+	"slices"
+	"strings"
+)
 
 // MetricType is the Prometheus type of a metric.
 type MetricType string
@@ -154,14 +156,6 @@ const (
 	// MetricPushDeliveryDuration is the time from the commit of a burst's
 	// first change to the push service accepting its notification.
 	MetricPushDeliveryDuration = "cognitosync_push_delivery_duration_seconds"
-)
-
-// Outcome label values.
-const (
-	OutcomeOK        = "ok"
-	OutcomeError     = "error"     // retryable: the message is redelivered
-	OutcomePermanent = "permanent" // the sink says retrying cannot help
-	OutcomePoison    = "poison"    // the router gave up and moved the message aside
 )
 
 // Metrics is the contract: every metric syncd and the worker export.
