@@ -108,17 +108,18 @@ var DefaultLimits = Limits{MaxDatasets: 20, MaxRecords: 1024, MaxDatasetBytes: 1
 // callers set both, so that cached credentials of a deleted pool or a
 // collected identity never write.
 type UpdateRequest struct {
-	Key     DatasetKey
-	Changes []Change
-	By      string // LastModifiedBy
-	// Device is the DeviceId the writer named (UpdateRecords' body): a
-	// store with a PushQueue queues a notification for every device
-	// subscribed to the dataset but this one (spec F.4). "": none.
-	Device          string
+	Key             DatasetKey
+	Changes         []Change
+	By              string // LastModifiedBy
 	Now             time.Time
 	Limits          Limits
 	PoolGeneration  int64
 	RequireIdentity bool
+
+	// Device is the DeviceId the writer named (UpdateRecords' body): a
+	// store with a PushQueue queues a notification for every device
+	// subscribed to the dataset but this one (spec F.4). "": none.
+	Device string
 }
 
 // UpdateResult is the outcome of a committed UpdateRequest.
