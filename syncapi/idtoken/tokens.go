@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -116,6 +117,12 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// The shape of a Cognito user pool provider name.
+var (
+	reUserPoolHost = regexp.MustCompile(`^cognito-idp\.[a-z0-9-]+\.amazonaws\.com$`)
+	reUserPoolID   = regexp.MustCompile(`^[\w-]+_[0-9a-zA-Z]+$`)
+)
 
 // maxRemotes bounds the issuers whose keys are cached: configured
 // providers, Google, Apple and the Cognito user pools pools name.
@@ -239,8 +246,9 @@ func (t *Tokens) trust(p syncapi.IdentityPool, provider string) (issuer string, 
 		}
 		if len(audiences) > 0 {
 			host, userPool, ok := strings.Cut(provider, "/")
-			if !ok || userPool == "" || strings.Contains(userPool, "/") {
-				return "", nil, notAuthorized("%q is not a Cognito user pool provider name.", provider)
+			if !ok || !reUserPoolHost.MatchString(host) || !reUserPoolID.MatchString(userPool) {
+				// The name becomes a URL syncd fetches: only AWS's shape.
+				return "", nil, notAuthorized("%q is not a Cognito user pool provider name (cognito-idp.<region>.amazonaws.com/<userPoolId>).", provider)
 			}
 			if t.c.CognitoIDPURL != "" {
 				return strings.TrimSuffix(t.c.CognitoIDPURL, "/") + "/" + userPool, audiences, nil

@@ -40,7 +40,8 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{iss: synctest.StartIssuer(t), clock: synctest.NewClock(time.Now()), store: openStore(t)}
 	f.tokens = f.newTokens(t, f.store)
-	f.pool = syncapi.IdentityPool{IdentityPoolID: synctest.PoolID(), OpenIDConnectProviderARNs: []string{f.iss.ARN()}}
+	f.pool = syncapi.IdentityPool{IdentityPoolID: synctest.PoolID(), OpenIDConnectProviderARNs: []string{f.iss.ARN()},
+		CognitoIdentityProviders: []syncapi.CognitoIdentityProvider{{ProviderName: "cognito-idp.evil.example.com/us-east-1_x", ClientID: audience}}}
 	return f
 }
 
@@ -128,6 +129,7 @@ func TestVerifyLogin_RefusalMatrix(t *testing.T) {
 		{"garbage", "", "not.a.token", "malformed"},
 		{"another pool's syncd token", syncapi.CognitoIdentityProviderName, own, "audience"},
 		{"untrusted provider", "login.example.com", good, "does not accept"},
+		{"user pool name naming another host", "cognito-idp.evil.example.com/us-east-1_x", good, "not a Cognito user pool"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
