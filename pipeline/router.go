@@ -360,13 +360,9 @@ func (r *Router) runRoute(runCtx context.Context, rt Route, in <-chan *message.M
 			if !keep {
 				continue
 			}
-			select {
-			case decoded <- decodedMsg{msg, changes}:
-			case <-runCtx.Done():
-				msg.Nack()
-				r.track(r.shardOf(rt, msg), -1)
-				return
-			}
+			// The collector reads decoded until it is closed, also while
+			// it drains: a message taken is written, never dropped here.
+			decoded <- decodedMsg{msg, changes}
 		}
 	}()
 

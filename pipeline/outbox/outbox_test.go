@@ -323,7 +323,7 @@ func TestForwarder_DatasetDeletionKeepsSyncCount(t *testing.T) {
 	s := openStore(t)
 	pool := "us-east-1:00000000-0000-0000-0000-000000000001"
 	streamingPool(t, s, pool, "events")
-	gc := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 10}, nil)
+	gc := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 10, BlockPublishUntilSubscriberAck: true}, nil)
 	defer gc.Close()
 	ch, err := gc.Subscribe(t.Context(), "events")
 	if err != nil {
@@ -351,13 +351,24 @@ func TestForwarder_DatasetDeletionKeepsSyncCount(t *testing.T) {
 		}
 		changes = append(changes, cs...)
 	}
-	del := changes[len(changes)-1]
-	if !del.DatasetDeleted || del.SyncCount != 3 || del.Key != "" {
-		t.Fatalf("last change = %+v, want the deletion of the dataset at sync count 3 (%s)", del, msgs[3].Payload)
+	// in commit order per identity; found wherever it is, all the same
+	var dels, recs []pipeline.Change
+	for _, c := range changes {
+		if c.DatasetDeleted {
+			dels = append(dels, c)
+		} else {
+			recs = append(recs, c)
+		}
 	}
-	for _, c := range changes[:len(changes)-1] {
-		if !del.Covers(c) {
-			t.Errorf("deletion at %d does not cover %+v", del.SyncCount, c)
+	if len(dels) != 1 || dels[0].SyncCount != 3 || dels[0].Key != "" || len(recs) != 3 {
+		t.Fatalf("changes = %+v, want 3 record changes and the deletion of the dataset at sync count 3", changes)
+	}
+	if last := changes[len(changes)-1]; !last.DatasetDeleted {
+		t.Errorf("the deletion is not the identity's last change: %+v", changes)
+	}
+	for _, c := range recs {
+		if !dels[0].Covers(c) {
+			t.Errorf("deletion at %d does not cover %+v", dels[0].SyncCount, c)
 		}
 	}
 }
