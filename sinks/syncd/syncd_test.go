@@ -65,20 +65,25 @@ func state(t *testing.T, store string, db syncapi.Store) sinktest.State {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	rows, err := h.DB.Query(h.Dialect.Rebind(`SELECT identity_id, name FROM datasets WHERE pool_id = ?`), pool)
+	rows, err := h.DB.Query(h.Dialect.Rebind(`SELECT identity_id, name, deleted_at, deleted_ms FROM datasets WHERE pool_id = ?`), pool)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var keys []syncapi.DatasetKey
+	out := sinktest.State{}
 	for rows.Next() {
 		k := syncapi.DatasetKey{PoolID: pool}
-		if err := rows.Scan(&k.IdentityID, &k.Name); err != nil {
+		var deletedAt, deletedMS int64
+		if err := rows.Scan(&k.IdentityID, &k.Name, &deletedAt, &deletedMS); err != nil {
 			t.Fatal(err)
 		}
 		keys = append(keys, k)
+		if deletedAt > 0 { // the dataset's latest deletion
+			d := pipeline.DatasetDeletion(pool, k.IdentityID, k.Name, deletedAt, time.UnixMilli(deletedMS).UTC())
+			out[sinktest.Of(d)] = d
+		}
 	}
 	rows.Close()
-	out := sinktest.State{}
 	for _, k := range keys {
 		p, err := db.ListRecords(t.Context(), k, syncapi.RecordQuery{})
 		if err != nil {
@@ -110,8 +115,7 @@ func TestSink(t *testing.T) {
 }
 
 func deletion(id, dataset string, n int64) pipeline.Change {
-	return pipeline.Change{IdentityPoolID: pool, IdentityID: id, DatasetName: dataset, Op: pipeline.OpRemove,
-		DatasetDeleted: true, DatasetSyncCount: n, LastModified: sinktest.T0}
+	return pipeline.DatasetDeletion(pool, id, dataset, n, sinktest.T0)
 }
 
 // TestSink_DatasetDeletion: a deletion removes what came before it, in any
@@ -137,7 +141,7 @@ func TestSink_DatasetDeletion(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
-					sinktest.Equal(t, state(t, store, db), ms(sinktest.Fold(after)))
+					sinktest.Equal(t, state(t, store, db), ms(sinktest.Fold(batches...)))
 					k := syncapi.DatasetKey{PoolID: pool, IdentityID: "us-east-1:a", Name: "settings"}
 					st, err := db.GetDataset(ctx, k)
 					if err != nil {
