@@ -63,7 +63,8 @@ type Importer interface {
 	// to it are gone, DeletedAt becomes at least syncCount, and the dataset
 	// is deleted (as DeleteDataset leaves it) unless it holds records
 	// written after the deletion. A deletion at or below the stored
-	// DeletedAt changes nothing. The dataset need not exist.
+	// DeletedAt changes nothing. The dataset need not exist. The store
+	// keeps at (the deletion's time) with DeletedAt.
 	ImportDatasetDeletion(ctx context.Context, k DatasetKey, syncCount int64, at time.Time) (DatasetState, error)
 	// ImportState returns the progress note of the pool's import; "" when
 	// there is none. DeletePool removes it with the pool.

@@ -77,28 +77,17 @@ type Harness struct {
 	// TimeResolution is the precision the destination keeps times at
 	// (PostgreSQL: a microsecond); 0: exact.
 	TimeResolution time.Duration
-	// NoDeletionTime says the destination keeps a dataset deletion's sync
-	// count but not its time (a syncd store, like Cognito Sync itself,
-	// has no place for it once the dataset is created again); its reader
-	// reports deletions with a zero LastModified, and so does the suite's
-	// expectation. Every other field of a deletion is still compared.
-	NoDeletionTime bool
 }
 
 // truncate rounds the times of want down to the destination's resolution.
 func (h Harness) truncate(want State) State {
-	if h.TimeResolution <= 0 && !h.NoDeletionTime {
+	if h.TimeResolution <= 0 {
 		return want
 	}
 	out := State{}
 	for id, c := range want {
-		if h.TimeResolution > 0 {
-			c.LastModified = c.LastModified.Truncate(h.TimeResolution)
-			c.DeviceLastModified = c.DeviceLastModified.Truncate(h.TimeResolution)
-		}
-		if h.NoDeletionTime && c.DatasetDeleted {
-			c.LastModified = time.Time{}
-		}
+		c.LastModified = c.LastModified.Truncate(h.TimeResolution)
+		c.DeviceLastModified = c.DeviceLastModified.Truncate(h.TimeResolution)
 		out[id] = c
 	}
 	return out

@@ -65,9 +65,7 @@ func state(t *testing.T, store string, db syncapi.Store) sinktest.State {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	// deleted_at is the sync count of the dataset's last deletion (0:
-	// never deleted), which the store keeps also after a re-creation.
-	rows, err := h.DB.Query(h.Dialect.Rebind(`SELECT identity_id, name, deleted_at FROM datasets WHERE pool_id = ?`), pool)
+	rows, err := h.DB.Query(h.Dialect.Rebind(`SELECT identity_id, name, deleted_at, deleted_ms FROM datasets WHERE pool_id = ?`), pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +73,13 @@ func state(t *testing.T, store string, db syncapi.Store) sinktest.State {
 	out := sinktest.State{}
 	for rows.Next() {
 		k := syncapi.DatasetKey{PoolID: pool}
-		var deletedAt int64
-		if err := rows.Scan(&k.IdentityID, &k.Name, &deletedAt); err != nil {
+		var deletedAt, deletedMS int64
+		if err := rows.Scan(&k.IdentityID, &k.Name, &deletedAt, &deletedMS); err != nil {
 			t.Fatal(err)
 		}
 		keys = append(keys, k)
-		if deletedAt > 0 {
-			d := pipeline.DatasetDeletion(pool, k.IdentityID, k.Name, deletedAt, time.Time{})
+		if deletedAt > 0 { // the dataset's latest deletion
+			d := pipeline.DatasetDeletion(pool, k.IdentityID, k.Name, deletedAt, time.UnixMilli(deletedMS).UTC())
 			out[sinktest.Of(d)] = d
 		}
 	}
@@ -107,7 +105,7 @@ func state(t *testing.T, store string, db syncapi.Store) sinktest.State {
 func TestSink(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
-			sinktest.Run(t, sinktest.Harness{TimeResolution: time.Millisecond, NoDeletionTime: true, New: func(t *testing.T) (pipeline.Sink, func(*testing.T) sinktest.State) {
+			sinktest.Run(t, sinktest.Harness{TimeResolution: time.Millisecond, New: func(t *testing.T) (pipeline.Sink, func(*testing.T) sinktest.State) {
 				store := d.url(t)
 				db := open(t, store)
 				return newSink(t, store), func(t *testing.T) sinktest.State { return state(t, store, db) }
@@ -117,8 +115,7 @@ func TestSink(t *testing.T) {
 }
 
 func deletion(id, dataset string, n int64) pipeline.Change {
-	return pipeline.Change{IdentityPoolID: pool, IdentityID: id, DatasetName: dataset, Op: pipeline.OpRemove,
-		DatasetDeleted: true, DatasetSyncCount: n, LastModified: sinktest.T0}
+	return pipeline.DatasetDeletion(pool, id, dataset, n, sinktest.T0)
 }
 
 // TestSink_DatasetDeletion: a deletion removes what came before it, in any
@@ -144,12 +141,7 @@ func TestSink_DatasetDeletion(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
-					// The store keeps the deletion's count (not its time) and
-					// the records written after it.
-					want := ms(sinktest.Fold(after))
-					d := pipeline.DatasetDeletion(pool, "us-east-1:a", "settings", 2, time.Time{})
-					want[sinktest.Of(d)] = d
-					sinktest.Equal(t, state(t, store, db), want)
+					sinktest.Equal(t, state(t, store, db), ms(sinktest.Fold(batches...)))
 					k := syncapi.DatasetKey{PoolID: pool, IdentityID: "us-east-1:a", Name: "settings"}
 					st, err := db.GetDataset(ctx, k)
 					if err != nil {

@@ -327,9 +327,9 @@ func (db *DB) ImportDatasetDeletion(ctx context.Context, k syncapi.DatasetKey, s
 		ds.live = ds.live && ds.numRecords+ds.numTombstones > 0
 		ds.deletedAt = syncCount
 		ds.syncCount = max(ds.syncCount, syncCount)
-		if _, err := t.exec(`UPDATE datasets SET live = ?, sync_count = ?, deleted_at = ?, num_records = ?, data_storage = ?,
+		if _, err := t.exec(`UPDATE datasets SET live = ?, sync_count = ?, deleted_at = ?, deleted_ms = ?, num_records = ?, data_storage = ?,
 num_tombstones = ?, tombstone_bytes = ? WHERE id = ?`,
-			ds.live, ds.syncCount, ds.deletedAt, ds.numRecords, ds.dataStorage, ds.numTombstones, ds.tombstoneBytes, ds.id); err != nil {
+			ds.live, ds.syncCount, ds.deletedAt, ms(at), ds.numRecords, ds.dataStorage, ds.numTombstones, ds.tombstoneBytes, ds.id); err != nil {
 			return err
 		}
 		if !ds.live {

@@ -1,0 +1,3 @@
+-- syncd import: when the source deleted the dataset (its DeleteDataset at
+-- deleted_at, as the stream told), epoch milliseconds; 0: unknown.
+ALTER TABLE datasets ADD COLUMN deleted_ms INTEGER NOT NULL DEFAULT 0;
