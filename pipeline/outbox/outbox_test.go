@@ -323,6 +323,8 @@ func TestForwarder_DatasetDeletionKeepsSyncCount(t *testing.T) {
 	s := openStore(t)
 	pool := "us-east-1:00000000-0000-0000-0000-000000000001"
 	streamingPool(t, s, pool, "events")
+	// Delivered in publish order, as Kinesis keeps it per identity
+	// (gochannel otherwise hands each message over in its own goroutine).
 	gc := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 10, BlockPublishUntilSubscriberAck: true}, nil)
 	defer gc.Close()
 	ch, err := gc.Subscribe(t.Context(), "events")
