@@ -288,7 +288,7 @@ func TestMetricContract(t *testing.T) {
 			t.Errorf("%s: counters, and only counters, end in _total", m.Name)
 		}
 		switch m.Exporter {
-		case metricnames.ExporterSyncd, metricnames.ExporterWorker, metricnames.ExporterWorkerKinesis:
+		case metricnames.ExporterSyncd, metricnames.ExporterWorker, metricnames.ExporterWorkerKinesis, metricnames.ExporterImport:
 		default:
 			t.Errorf("%s: Exporter %q", m.Name, m.Exporter)
 		}

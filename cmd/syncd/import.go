@@ -33,6 +33,8 @@ type ImportConfig struct {
 	Verify    bool
 	LogLevel  string
 	LogFormat string
+	// MetricsListen serves /metrics while the import runs; "": not.
+	MetricsListen string
 }
 
 const importUsageHead = `syncd import: copy a Cognito Sync identity pool into syncd's store (version %s).
@@ -84,6 +86,9 @@ func parseImportConfig(args []string, getenv func(string) string, stdout io.Writ
 		"at the end compare every dataset with the source, record by record (default: a sample of 20), and fail on a difference\n[SYNCD_IMPORT_VERIFY]")
 	fs.StringVar(&c.LogLevel, "log-level", env.String("SYNCD_LOG_LEVEL", "info"), "debug, info, warn or error [SYNCD_LOG_LEVEL]")
 	fs.StringVar(&c.LogFormat, "log-format", env.String("SYNCD_LOG_FORMAT", "text"), "text or json [SYNCD_LOG_FORMAT]")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", env.String("SYNCD_IMPORT_METRICS_LISTEN", ""),
+		"serve Prometheus metrics of the import's progress (cognitosync_import_*) at http://ADDR/metrics while it runs,\n"+
+			"e.g. 127.0.0.1:9091; \"\": none [SYNCD_IMPORT_METRICS_LISTEN]")
 	u := cliconfig.Usage{Head: fmt.Sprintf(importUsageHead, buildinfo.Version()), Line: importUsageLine}
 	if err := cliconfig.Parse(fs, args, u, stdout); err != nil {
 		return c, err
@@ -169,6 +174,15 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	defer db.Close()
 
 	show := progressPrinter(stdout, log)
+	if c.MetricsListen != "" {
+		m, err := serveImportMetrics(c.MetricsListen, c.Pool, log)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		printProgress := show
+		show = func(p importer.Progress) { m.observe(p); printProgress(p) }
+	}
 	im, err := importer.New(importer.Config{
 		PoolID: c.Pool, Sync: syncClient, Identity: identity, Target: db,
 		Rate: c.Rate, Parallel: c.Parallel, Verify: c.Verify, Progress: show, Log: log,

@@ -26,6 +26,7 @@ import (
 	credv1 "github.com/aws/aws-sdk-go/aws/credentials"
 	"github.com/aws/aws-sdk-go/service/cognitosync"
 
+	"github.com/cognitosync/cognitosync/internal/metricnames"
 	"github.com/cognitosync/cognitosync/internal/synctest"
 	"github.com/cognitosync/cognitosync/syncapi"
 	"github.com/cognitosync/cognitosync/syncapi/sqlstore"
@@ -502,6 +503,43 @@ func TestImport_ResumeAfterCtrlCAndSIGKILL(t *testing.T) {
 		t.Fatalf("the resumed import listed %v pages of identities, want the %v it had not finished (saved %d)", n, want, saved)
 	}
 	m.awaitEqual(t, ids, true, 5*time.Second)
+}
+
+// TestImport_Metrics: with --metrics-listen, a running import serves its
+// progress as the contract's cognitosync_import_* metrics, and they end at
+// what the summary reports.
+func TestImport_Metrics(t *testing.T) {
+	m := newMove(t)
+	w := &writer{c: devSync(t, m.src.Endpoint), pool: m.pool, rnd: rand.New(rand.NewPCG(7, 8))}
+	m.seed(t, w, 120, 1) // two pages of ListIdentities
+	addr := synctest.FreeAddr(t)
+	url := "http://" + addr + "/metrics"
+	p := m.runImport(t, false, "--rate", "60", "--metrics-listen", addr)
+	deadline := time.Now().Add(2 * time.Minute)
+	for synctest.Metric(url, metricnames.MetricImportRecords, `pool="`+m.pool+`"`) < 1 {
+		if p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("no import records on %s before the import ended:\n%s", url, tail(p.Log.String(), 4000))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the condition
+	}
+	exposition := synctest.ScrapeMetrics(t, url)
+	synctest.CheckMetrics(t, exposition, metricnames.ExporterImport)
+	for _, name := range []string{metricnames.MetricImportIdentities, metricnames.MetricImportDatasets, metricnames.MetricImportBytes} {
+		if !regexp.MustCompile(`(?m)^` + name + `\{pool="` + regexp.QuoteMeta(m.pool) + `"\} [1-9]`).Match(exposition) {
+			t.Errorf("%s is not positive while records are copied:\n%s", name, exposition)
+		}
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("import still running:\n%s", tail(p.Log.String(), 4000))
+	}
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(p.Log.String(), "copied: 120 identities") {
+		t.Fatalf("import exited %d:\n%s", code, tail(p.Log.String(), 4000))
+	}
+	if v := synctest.Metric(url, metricnames.MetricImportRecords); v != -1 {
+		t.Errorf("the metrics listener still answers after the import ended (%v)", v)
+	}
 }
 
 // deviceSync is aws-sdk-go v1's Cognito Sync client with an identity's own

@@ -38,7 +38,7 @@ type Metric struct {
 	Type   MetricType
 	Labels []string // label names, without the target labels job and instance
 	// Exporter says which binary and mode registers it: ExporterSyncd,
-	// ExporterWorker or ExporterWorkerKinesis.
+	// ExporterWorker, ExporterWorkerKinesis or ExporterImport.
 	Exporter string
 	Help     string
 }
@@ -53,6 +53,8 @@ const (
 	// ExporterWorkerKinesis: the worker only while it reads Kinesis (the
 	// remote mode); the embedded mode's in-process stream has no shards.
 	ExporterWorkerKinesis = "worker-kinesis"
+	// ExporterImport: `syncd import` with --metrics-listen, while it runs.
+	ExporterImport = "syncd-import"
 )
 
 // Worker metric names.
@@ -158,6 +160,24 @@ const (
 	MetricPushDeliveryDuration = "cognitosync_push_delivery_duration_seconds"
 )
 
+// `syncd import` metric names: what the import copied so far, this run and
+// the runs it resumes (the terminal's progress line, for a scraper).
+const (
+	MetricImportIdentities = "cognitosync_import_identities"
+	MetricImportDatasets   = "cognitosync_import_datasets"
+	MetricImportRecords    = "cognitosync_import_records"
+	// MetricImportBytes are the UTF-8 bytes of live keys and values
+	// copied; MetricImportSourceBytes the source pool's DataStorage (0:
+	// unknown), so their ratio is the share done.
+	MetricImportBytes       = "cognitosync_import_bytes"
+	MetricImportSourceBytes = "cognitosync_import_source_bytes"
+	// MetricImportThrottled counts the source's throttled calls this run.
+	MetricImportThrottled = "cognitosync_import_throttled_calls_total"
+	// MetricImportDone is 1 once the copy is complete (verification may
+	// still run).
+	MetricImportDone = "cognitosync_import_done"
+)
+
 // Metrics is the contract: every metric syncd and the worker export.
 var Metrics = []Metric{
 	{MetricWorkerMessages, Counter, []string{"route", "sink", "outcome"}, ExporterWorker, "Stream messages handled by route, sink and outcome."},
@@ -192,6 +212,13 @@ var Metrics = []Metric{
 	{MetricPushQueueDepth, Gauge, nil, ExporterSyncd, "Push notifications queued."},
 	{MetricPushQueueOldestAge, Gauge, nil, ExporterSyncd, "Age of the oldest queued push notification."},
 	{MetricPushDeliveryDuration, Histogram, nil, ExporterSyncd, "Seconds from a change's commit to its push notification's delivery."},
+	{MetricImportIdentities, Gauge, []string{"pool"}, ExporterImport, "Identities syncd import copied, resumed runs included."},
+	{MetricImportDatasets, Gauge, []string{"pool"}, ExporterImport, "Datasets syncd import copied, resumed runs included."},
+	{MetricImportRecords, Gauge, []string{"pool"}, ExporterImport, "Records (tombstones included) syncd import copied, resumed runs included."},
+	{MetricImportBytes, Gauge, []string{"pool"}, ExporterImport, "UTF-8 bytes of live keys and values syncd import copied."},
+	{MetricImportSourceBytes, Gauge, []string{"pool"}, ExporterImport, "The source pool's DataStorage in bytes; 0: unknown."},
+	{MetricImportThrottled, Counter, []string{"pool"}, ExporterImport, "Calls the source throttled (retried with backoff) in this run."},
+	{MetricImportDone, Gauge, []string{"pool"}, ExporterImport, "1 once syncd import copied the whole pool."},
 }
 
 // ExportedBy returns the contract's metrics of the given exporters, e.g.
