@@ -6,7 +6,6 @@ package main_test
 // to them only through flags, logs, /metrics and the official AWS SDKs.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -15,12 +14,10 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,38 +179,7 @@ func startWorker(t testing.TB, args ...string) *worker {
 // metric sums the samples of a metric whose label set contains every one of
 // labels (`name="value"`); -1 when the worker does not answer.
 func (w *worker) metric(name string, labels ...string) float64 {
-	res, err := http.Get(w.metrics + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer res.Body.Close()
-	sum := 0.0
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if !allIn(line[:i], labels) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum
-}
-
-func allIn(s string, subs []string) bool {
-	for _, l := range subs {
-		if !strings.Contains(s, l) {
-			return false
-		}
-	}
-	return true
+	return synctest.Metric(w.metrics+"/metrics", name, labels...)
 }
 
 // recKey addresses one record.
@@ -429,6 +395,13 @@ FROM cognitosync_records WHERE identity_pool_id = $1`, pool)
 
 // diff lists how got differs from want, at most 10 lines, and the count.
 func diff(want, got map[recKey]recState) (int, string) {
+	return diffRecords(want, got, func(k recKey, g recState) string { return fmt.Sprintf("%v: %v, not in syncd", k, g) })
+}
+
+// diffRecords lists how got differs from want, at most 10 lines, and the
+// count: every record of want must be in got with its state, and a record
+// only in got is a difference when extra describes it ("" when it is not).
+func diffRecords(want, got map[recKey]recState, extra func(recKey, recState) string) (int, string) {
 	var lines []string
 	for k, w := range want {
 		g, ok := got[k]
@@ -441,7 +414,9 @@ func diff(want, got map[recKey]recState) (int, string) {
 	}
 	for k, g := range got {
 		if _, ok := want[k]; !ok {
-			lines = append(lines, fmt.Sprintf("%v: %v, not in syncd", k, g))
+			if l := extra(k, g); l != "" {
+				lines = append(lines, l)
+			}
 		}
 	}
 	slices.Sort(lines)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -150,22 +148,10 @@ func (l *load) updateOrDelete(p *pair, odds int) (bool, error) {
 // want (syncd's ListRecords) must be in got with its state; a record of got
 // that syncd does not have must be a tombstone (its dataset was deleted).
 func mirrorDiff(want, got map[recKey]recState) (int, string) {
-	var lines []string
-	for k, w := range want {
-		g, ok := got[k]
-		switch {
-		case !ok:
-			lines = append(lines, fmt.Sprintf("%v: missing, want %v", k, w))
-		case g.syncCount != w.syncCount || (g.value == nil) != (w.value == nil) || (g.value != nil && *g.value != *w.value):
-			lines = append(lines, fmt.Sprintf("%v: %v, want %v", k, g, w))
+	return diffRecords(want, got, func(k recKey, g recState) string {
+		if g.value == nil {
+			return "" // a tombstone of a deleted dataset
 		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok && g.value != nil {
-			lines = append(lines, fmt.Sprintf("%v: live %v in the sink, syncd no longer has it (deleted dataset)", k, g))
-		}
-	}
-	slices.Sort(lines)
-	n := len(lines)
-	return n, strings.Join(lines[:min(n, 10)], "\n")
+		return fmt.Sprintf("%v: live %v in the sink, syncd no longer has it (deleted dataset)", k, g)
+	})
 }
