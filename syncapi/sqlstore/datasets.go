@@ -20,6 +20,33 @@ type datasetRow struct {
 	numTombstones, tombstoneBytes, purgedAt int64
 }
 
+// unaccount takes a stored record of key out of the dataset's counts (a
+// live record's size, or a tombstone's key bytes) before it is replaced.
+func (r *datasetRow) unaccount(key string, s stored) {
+	switch {
+	case s.found && s.live:
+		r.numRecords--
+		r.dataStorage -= s.size
+	case s.found:
+		r.numTombstones--
+		r.tombstoneBytes -= int64(len(key))
+	}
+}
+
+// account adds a record of key with value (nil: a tombstone) to the
+// dataset's counts and returns its size (0 for a tombstone).
+func (r *datasetRow) account(key string, value *string) (size int64) {
+	if value == nil {
+		r.numTombstones++
+		r.tombstoneBytes += int64(len(key))
+		return 0
+	}
+	size = int64(len(key) + len(*value))
+	r.numRecords++
+	r.dataStorage += size
+	return size
+}
+
 const datasetCols = `id, live, sync_count, deleted_at, creation_ms, modified_ms, modified_by, num_records, data_storage,
 	num_tombstones, tombstone_bytes, purged_at`
 

@@ -145,24 +145,8 @@ func (db *DB) applyImport(t *tx, r syncapi.ImportRequest, ds datasetRow, old map
 			res.Skipped++
 			continue
 		}
-		keyBytes := int64(len(rec.Key))
-		switch {
-		case s.found && s.live:
-			ds.numRecords--
-			ds.dataStorage -= s.size
-		case s.found:
-			ds.numTombstones--
-			ds.tombstoneBytes -= keyBytes
-		}
-		var size int64
-		if rec.Value != nil {
-			size = keyBytes + int64(len(*rec.Value))
-			ds.numRecords++
-			ds.dataStorage += size
-		} else {
-			ds.numTombstones++
-			ds.tombstoneBytes += keyBytes
-		}
+		ds.unaccount(rec.Key, s)
+		size := ds.account(rec.Key, rec.Value)
 		old[rec.Key] = stored{syncCount: rec.SyncCount, live: rec.Value != nil, found: true, size: size}
 		modified := ms(rec.LastModifiedDate.Time)
 		device := ms(rec.DeviceLastModifiedDate.Time)

@@ -303,15 +303,7 @@ func (db *DB) plan(r syncapi.UpdateRequest, ds datasetRow, old map[string]stored
 	res := syncapi.UpdateResult{Records: make([]syncapi.Record, 0, len(r.Changes)), Created: created}
 	for _, c := range r.Changes {
 		s := cur[c.Key]
-		keyBytes := int64(len(c.Key))
-		switch {
-		case s.found && s.live:
-			ds.numRecords--
-			ds.dataStorage -= s.size
-		case s.found:
-			ds.numTombstones--
-			ds.tombstoneBytes -= keyBytes
-		}
+		ds.unaccount(c.Key, s)
 		dev := nowMS
 		if !c.DeviceLastModified.IsZero() {
 			dev = ms(c.DeviceLastModified)
@@ -328,15 +320,7 @@ func (db *DB) plan(r syncapi.UpdateRequest, ds datasetRow, old map[string]stored
 			res.Records = append(res.Records, rec)
 			continue
 		}
-		var size int64
-		if c.Value != nil {
-			size = keyBytes + int64(len(*c.Value))
-			ds.numRecords++
-			ds.dataStorage += size
-		} else {
-			ds.numTombstones++
-			ds.tombstoneBytes += keyBytes
-		}
+		size := ds.account(c.Key, c.Value)
 		cur[c.Key] = stored{syncCount: n, live: c.Value != nil, found: true, size: size}
 		row := recordRow{key: c.Key, value: c.Value, size: size, deviceMS: dev}
 		if i, ok := index[c.Key]; ok {
