@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cognitosync/cognitosync/internal/metricnames"
+	"github.com/cognitosync/cognitosync/internal/promreg"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,13 +97,13 @@ func NewBulkPublisher(c BulkConfig) (*BulkPublisher, error) {
 	}
 	if c.Registerer != nil {
 		var err error
-		if b.state, err = register(c.Registerer, b.state); err != nil {
+		if b.state, err = promreg.Register(c.Registerer, b.state); err != nil {
 			return nil, err
 		}
-		if b.total, err = register(c.Registerer, b.total); err != nil {
+		if b.total, err = promreg.Register(c.Registerer, b.total); err != nil {
 			return nil, err
 		}
-		if b.duration, err = register(c.Registerer, b.duration); err != nil {
+		if b.duration, err = promreg.Register(c.Registerer, b.duration); err != nil {
 			return nil, err
 		}
 	}

@@ -1,8 +1,8 @@
 package pipeline
 
 import (
-	"errors"
 	"github.com/cognitosync/cognitosync/internal/metricnames"
+	"github.com/cognitosync/cognitosync/internal/promreg"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,16 +48,16 @@ func NewSinkMetrics(reg prometheus.Registerer) (*SinkMetrics, error) {
 		}, []string{"sink"}),
 	}
 	var err error
-	if m.writes, err = register(reg, m.writes); err != nil {
+	if m.writes, err = promreg.Register(reg, m.writes); err != nil {
 		return nil, err
 	}
-	if m.changes, err = register(reg, m.changes); err != nil {
+	if m.changes, err = promreg.Register(reg, m.changes); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = promreg.Register(reg, m.duration); err != nil {
 		return nil, err
 	}
-	if m.lastSuccess, err = register(reg, m.lastSuccess); err != nil {
+	if m.lastSuccess, err = promreg.Register(reg, m.lastSuccess); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -88,19 +88,6 @@ func Outcome(err error) string {
 		return OutcomePermanent
 	}
 	return OutcomeError
-}
-
-// register registers c, or returns the identical collector already
-// registered.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // Outcome label values.

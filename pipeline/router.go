@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cognitosync/cognitosync/internal/metricnames"
+	"github.com/cognitosync/cognitosync/internal/promreg"
 	"slices"
 	"sync"
 	"time"
@@ -627,13 +628,13 @@ func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.msgs, err = register(reg, m.msgs); err != nil {
+	if m.msgs, err = promreg.Register(reg, m.msgs); err != nil {
 		return nil, err
 	}
-	if m.batchSize, err = register(reg, m.batchSize); err != nil {
+	if m.batchSize, err = promreg.Register(reg, m.batchSize); err != nil {
 		return nil, err
 	}
-	if m.batchLatency, err = register(reg, m.batchLatency); err != nil {
+	if m.batchLatency, err = promreg.Register(reg, m.batchLatency); err != nil {
 		return nil, err
 	}
 	return m, nil

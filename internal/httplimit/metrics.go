@@ -1,8 +1,8 @@
 package httplimit
 
 import (
-	"errors"
 	"github.com/cognitosync/cognitosync/internal/metricnames"
+	"github.com/cognitosync/cognitosync/internal/promreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -39,13 +39,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 	}
 	var err error
-	if m.conns, err = register(reg, m.conns); err != nil {
+	if m.conns, err = promreg.Register(reg, m.conns); err != nil {
 		return nil, err
 	}
-	if m.inflight, err = register(reg, m.inflight); err != nil {
+	if m.inflight, err = promreg.Register(reg, m.inflight); err != nil {
 		return nil, err
 	}
-	if m.cut, err = register(reg, m.cut); err != nil {
+	if m.cut, err = promreg.Register(reg, m.cut); err != nil {
 		return nil, err
 	}
 	// Every reason is exported from the start, at 0, so that a rate or an
@@ -53,19 +53,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.cut.WithLabelValues(reasonShutdown)
 	m.cut.WithLabelValues(reasonBodyBudget)
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name (several Guards may share one registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 func (m *metrics) connOpened() {

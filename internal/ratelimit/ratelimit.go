@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cognitosync/cognitosync/internal/metricnames"
+	"github.com/cognitosync/cognitosync/internal/promreg"
 	"math"
 	"time"
 
@@ -90,14 +91,9 @@ func New(c Config) (*Limiter, error) {
 			Name: metricnames.MetricThrottledRequests,
 			Help: "Requests refused with TooManyRequestsException by a rate limit, by operation and scope (pool, address).",
 		}, []string{"operation", "scope"})
-		if err := c.Registerer.Register(vec); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-			if vec, _ = are.ExistingCollector.(*prometheus.CounterVec); vec == nil {
-				return nil, err
-			}
+		vec, err := promreg.Register(c.Registerer, vec)
+		if err != nil {
+			return nil, err
 		}
 		l.refused = vec.WithLabelValues(c.Operation, c.Scope)
 	}

@@ -1,8 +1,8 @@
 package httpapi
 
 import (
-	"errors"
 	"github.com/cognitosync/cognitosync/internal/metricnames"
+	"github.com/cognitosync/cognitosync/internal/promreg"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,26 +33,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Buckets: durationBuckets,
 	}, []string{"operation"})
 	var err error
-	if requests, err = register(reg, requests); err != nil {
+	if requests, err = promreg.Register(reg, requests); err != nil {
 		return nil, err
 	}
-	if duration, err = register(reg, duration); err != nil {
+	if duration, err = promreg.Register(reg, duration); err != nil {
 		return nil, err
 	}
 	return &metrics{requests: requests, duration: duration}, nil
-}
-
-// register registers c, or returns the identical collector already
-// registered (several handlers may share one registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 func (m *metrics) observe(op, code string, d time.Duration) {
